@@ -1,0 +1,39 @@
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Typed errors: raised in module_utils, turned into fail_json in one place."""
+
+from __future__ import annotations
+
+
+class NetplumbError(Exception):
+    """Base error. ``done`` lists the actions already applied when it was raised."""
+
+    def __init__(self, msg: str, done: list | None = None) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.done = list(done or [])
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.done)
+
+
+class ValidationError(NetplumbError):
+    """Bad input; raised before anything touches the kernel."""
+
+
+class ConflictError(NetplumbError):
+    """The kernel holds an object that makes the request unsafe (not owned, wrong type)."""
+
+
+class KernelError(NetplumbError):
+    """An operation on the kernel failed part way; ``done`` says what was applied."""
+
+
+class MissingDependencyError(NetplumbError):
+    """A Python library the engine needs is missing or too old."""
+
+    def __init__(self, msg: str, library: str, reason: str) -> None:
+        super().__init__(msg)
+        self.library = library
+        self.reason = reason

@@ -1,0 +1,179 @@
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The netns resource: named network namespaces, their loopback and sysctls.
+
+Ownership: a namespace the collection creates gets OWNER_MARK as the alias of
+its ``lo``. The mark lives inside the namespace, so it dies with it and
+cannot be left behind or forged by reusing a name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from typing import Any, Hashable
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._model import (
+    OWNER_MARK,
+    Action,
+    as_dict,
+    check_netns_name,
+    check_unique,
+)
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
+    Netlink,
+    link_flags_up,
+    list_netns,
+    netns_exists,
+    normalise_sysctl,
+    sysctl_path,
+)
+
+# Per-device sysctls are checked against the 'default' entry, which always exists.
+_PER_DEVICE = re.compile(r"^(net\.ipv[46]\.(?:conf|neigh))\.([^.]+)\.(.+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Netns:
+    name: str
+    loopback_up: bool | None = True
+    sysctls: tuple[tuple[str, str], ...] = ()
+    owned: bool = True
+
+    @property
+    def sysctl_map(self) -> dict[str, str]:
+        return dict(self.sysctls)
+
+
+class NetnsResource:
+    kind = "netns"
+
+    def key(self, obj: Netns) -> Hashable:
+        return obj.name
+
+    def label(self, key: Hashable) -> str:
+        return str(key)
+
+    def owned(self, obj: Netns) -> bool:
+        return obj.owned
+
+    def merge(self, have: Netns | None, want: Netns, replace: bool) -> Netns:
+        # sysctls are only ever set, never reset: the kernel has no "unset".
+        sysctls = dict(have.sysctls) if have else {}
+        sysctls.update(want.sysctls)
+        return Netns(
+            name=want.name,
+            loopback_up=want.loopback_up,
+            sysctls=tuple(sorted(sysctls.items())),
+            owned=have.owned if have else True,
+        )
+
+    def create(self, obj: Netns) -> list[Action]:
+        params: dict[str, Any] = {"loopback_up": obj.loopback_up}
+        if obj.sysctls:
+            params["sysctls"] = obj.sysctl_map
+        return [Action("create", self.kind, obj.name, params=params, phase=1)]
+
+    def update(self, have: Netns, want: Netns) -> list[Action]:
+        params: dict[str, Any] = {}
+        if have.loopback_up != want.loopback_up:
+            params["loopback_up"] = want.loopback_up
+        changed = {k: v for k, v in want.sysctls if have.sysctl_map.get(k) != v}
+        if changed:
+            params["sysctls"] = changed
+        return [Action("update", self.kind, want.name, params=params, phase=1)] if params else []
+
+    def delete(self, obj: Netns) -> list[Action]:
+        return [Action("delete", self.kind, obj.name, phase=0)]
+
+
+class NetnsEngine:
+    resource = NetnsResource()
+
+    def validate(self, params: dict[str, Any]) -> list[Netns]:
+        config = params.get("config") or []
+        if params["state"] in ("merged", "replaced") and not config:
+            raise ValidationError(f"state={params['state']} needs a non-empty config")
+        if params.get("scope"):
+            check_netns_name(params["scope"]["prefix"] or "x", "scope.prefix")
+        want = []
+        for entry in config:
+            name = check_netns_name(entry.get("name"))
+            sysctls = {}
+            for key, value in (entry.get("sysctls") or {}).items():
+                sysctls[check_sysctl_key(key, name)] = sysctl_value(value, key, name)
+            loopback = entry.get("loopback_up")
+            want.append(
+                Netns(
+                    name=name,
+                    loopback_up=True if loopback is None else bool(loopback),
+                    sysctls=tuple(sorted(sysctls.items())),
+                )
+            )
+        check_unique(want, lambda n: n.name, "netns")
+        return want
+
+    def read(self, nl: Netlink, want: list[Netns], params: dict[str, Any]) -> dict[Hashable, Netns]:
+        keys = sorted({k for n in want for k, _ in n.sysctls})
+        everything = params["state"] == "overridden" or (params["state"] == "deleted" and not want)
+        names = list_netns() if everything else [n.name for n in want if netns_exists(n.name)]
+        have = {}
+        for name in names:
+            have[name] = self.read_one(nl, name, keys)
+        return have
+
+    def read_one(self, nl: Netlink, name: str, sysctl_keys: list[str]) -> Netns:
+        lo = nl.ipr(name).get_links(1)[0]
+        values = []
+        for key in sysctl_keys:
+            value = nl.read_sysctl(name, key)
+            if value is not None:
+                values.append((key, value))
+        return Netns(
+            name=name,
+            loopback_up=link_flags_up(lo),
+            sysctls=tuple(values),
+            owned=lo.get_attr("IFLA_IFALIAS") == OWNER_MARK,
+        )
+
+    def apply(self, nl: Netlink, action: Action) -> None:
+        name = action.name
+        if action.op == "delete":
+            nl.delete_netns(name)
+            return
+        if action.op == "create":
+            nl.create_netns(name)
+            nl.ipr(name).link("set", index=1, ifalias=OWNER_MARK)
+        ipr = nl.ipr(name)
+        if "loopback_up" in action.params:
+            ipr.link("set", index=1, state="up" if action.params["loopback_up"] else "down")
+        for key, value in (action.params.get("sysctls") or {}).items():
+            nl.write_sysctl(name, key, value)
+
+    def render(self, obj: Netns) -> dict[str, Any]:
+        data = as_dict(obj)
+        data["sysctls"] = obj.sysctl_map
+        return data
+
+
+def check_sysctl_key(key: Any, netns: str) -> str:
+    """Only per-namespace (net.*) sysctls that exist on this kernel."""
+    if not isinstance(key, str) or not key.startswith("net.") or "/" in key or ".." in key:
+        raise ValidationError(f"netns {netns}: sysctl {key!r} is not a per-namespace sysctl (it must start with 'net.')")
+    probe = key
+    match = _PER_DEVICE.match(key)
+    if match and match.group(2) not in ("all", "default"):
+        probe = f"{match.group(1)}.default.{match.group(3)}"
+    if not os.path.exists(sysctl_path(probe)):
+        raise ValidationError(f"netns {netns}: unknown sysctl {key!r} (no {sysctl_path(probe)} on this kernel)")
+    return key
+
+
+def sysctl_value(value: Any, key: str, netns: str) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, str)) and str(value).strip():
+        return normalise_sysctl(value)
+    raise ValidationError(f"netns {netns}: sysctl {key} needs a number or string value, got {value!r}")

@@ -1,0 +1,112 @@
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one cycle every resource module runs, and its shared argument spec.
+
+validate all input -> read the kernel once -> plan (pure) -> apply unless in
+check mode -> result with ``changed``, ``actions`` and (when asked) ``diff``.
+Errors are typed in module_utils and become ``fail_json`` here, only here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable, Protocol
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import (
+    KernelError,
+    MissingDependencyError,
+    NetplumbError,
+)
+from ansible_collections.netplumb.container.plugins.module_utils._model import STATES, Action
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink, netlink_error_text
+from ansible_collections.netplumb.container.plugins.module_utils._plan import (
+    Resource,
+    Scope,
+    diff_view,
+    plan,
+    target_state,
+)
+
+
+def resource_argument_spec(config_options: dict[str, Any]) -> dict[str, Any]:
+    """config/state/scope/force, shared by the resource modules (doc fragment: netplumb.container.resource)."""
+    return {
+        "config": {"type": "list", "elements": "dict", "options": config_options},
+        "state": {"type": "str", "choices": list(STATES), "default": "merged"},
+        "scope": {"type": "dict", "options": {"prefix": {"type": "str", "required": True}}},
+        "force": {"type": "bool", "default": False},
+    }
+
+
+class Engine(Protocol):
+    """A resource's engine: its planner ``resource`` plus kernel I/O."""
+
+    resource: Resource
+
+    def validate(self, params: dict[str, Any]) -> list[Any]: ...
+
+    def read(self, nl: Netlink, want: list[Any], params: dict[str, Any]) -> dict[Hashable, Any]: ...
+
+    def apply(self, nl: Netlink, action: Action) -> None: ...
+
+    def render(self, obj: Any) -> dict[str, Any]: ...
+
+
+def scope_from(params: dict[str, Any]) -> Scope | None:
+    scope = params.get("scope")
+    return Scope(prefix=scope["prefix"]) if scope else None
+
+
+def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netlink) -> dict[str, Any]:
+    """The cycle without Ansible: returns the result dict, raises NetplumbError."""
+    want = engine.validate(params)
+    have = engine.read(nl, want, params)
+    resource = engine.resource
+    after = target_state(resource, have, want, params["state"], scope_from(params), params.get("force", False))
+    actions = plan(resource, have, after)
+    if not check_mode:
+        apply_all(engine, nl, actions)
+    listed = {resource.key(obj) for obj in want}
+    shown = sorted(
+        (k for k in set(have) | set(after) if k in listed or have.get(k) != after.get(k)),
+        key=resource.label,
+    )
+    return {
+        "changed": bool(actions),
+        "actions": [a.to_result() for a in actions],
+        "before": [engine.render(have[k]) for k in shown if k in have],
+        "after": [engine.render(after[k]) for k in shown if k in after],
+        "diff": diff_view(resource, have, after, engine.render),
+    }
+
+
+def apply_all(engine: Engine, nl: Netlink, actions: list[Action]) -> None:
+    done: list[Action] = []
+    for action in actions:
+        try:
+            engine.apply(nl, action)
+        except NetplumbError as exc:
+            exc.done = done
+            raise
+        except OSError as exc:  # NetlinkError is an OSError
+            where = f" in netns {action.netns}" if action.netns else ""
+            raise KernelError(
+                f"{action.kind} {action.name}{where}: {action.op} failed: {netlink_error_text(exc)}", done
+            ) from None
+        done.append(action)
+
+
+def run_module(module: AnsibleModule, engine: Engine) -> None:
+    """Run the cycle for an AnsibleModule and exit with its result."""
+    try:
+        with Netlink() as nl:
+            result = converge(engine, module.params, module.check_mode, nl)
+    except MissingDependencyError as exc:
+        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.reason)
+    except NetplumbError as exc:
+        module.fail_json(msg=exc.msg, changed=exc.changed, actions=[a.to_result() for a in exc.done])
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)

@@ -1,0 +1,9 @@
+# Sourced by the project's scripts: the virtualenv and collection path.
+# shellcheck shell=bash
+NETPLUMB_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export NETPLUMB_REPO
+export NETPLUMB_VENV=${NETPLUMB_VENV:-$NETPLUMB_REPO/.venv}
+export PATH="$NETPLUMB_VENV/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$NETPLUMB_REPO/.build"
+export ANSIBLE_CONFIG="$NETPLUMB_REPO/ansible.cfg"
+export PYTHONPATH="$NETPLUMB_REPO/.build${PYTHONPATH:+:$PYTHONPATH}"

@@ -1,0 +1,75 @@
+"""The netns engine against the real kernel, in throwaway namespaces."""
+
+from __future__ import annotations
+
+import subprocess
+
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
+from ansible_collections.netplumb.container.plugins.module_utils._netns import NetnsEngine
+from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
+
+from .conftest import netns_names
+
+
+def run(config, state="merged", scope=None, check=False, force=False):
+    params = {"config": config, "state": state, "scope": scope, "force": force}
+    with Netlink() as nl:
+        return converge(NetnsEngine(), params, check, nl)
+
+
+def ip(*args):
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_check_apply_idempotent(cleanup_netns):
+    p = cleanup_netns
+    cfg = [{"name": f"{p}-a", "sysctls": {"net.ipv4.ip_forward": 1}}, {"name": f"{p}-b", "loopback_up": False}]
+
+    check = run(cfg, check=True)
+    assert check["changed"] and len(check["actions"]) == 2
+    assert not {f"{p}-a", f"{p}-b"} & netns_names(), "check mode must not create namespaces"
+
+    applied = run(cfg)
+    assert [a["summary"] for a in applied["actions"]] == [a["summary"] for a in check["actions"]]
+    assert {f"{p}-a", f"{p}-b"} <= netns_names()
+    assert "UP" in ip("-n", f"{p}-a", "-br", "link", "show", "lo")
+    assert "DOWN" in ip("-n", f"{p}-b", "-br", "link", "show", "lo")
+    fwd = subprocess.run(
+        ["ip", "netns", "exec", f"{p}-a", "cat", "/proc/sys/net/ipv4/ip_forward"], capture_output=True, text=True
+    ).stdout
+    assert fwd.strip() == "1"
+    assert "netplumb.container" in ip("-n", f"{p}-a", "-d", "link", "show", "lo")
+
+    assert run(cfg, check=True)["changed"] is False
+    assert run(cfg)["changed"] is False
+
+
+def test_update_and_diff(cleanup_netns):
+    p = cleanup_netns
+    run([{"name": f"{p}-a"}])
+    result = run([{"name": f"{p}-a", "loopback_up": False}])
+    assert result["diff"]["before"][f"{p}-a"]["loopback_up"] is True
+    assert result["diff"]["after"][f"{p}-a"]["loopback_up"] is False
+    assert "DOWN" in ip("-n", f"{p}-a", "-br", "link", "show", "lo")
+
+
+def test_deleted_with_scope_spares_foreign(cleanup_netns):
+    p = cleanup_netns
+    run([{"name": f"{p}-own"}])
+    ip("netns", "add", f"{p}-foreign")
+    result = run([], state="deleted", scope={"prefix": p})
+    assert [a["summary"] for a in result["actions"]] == [f"delete netns {p}-own"]
+    names = netns_names()
+    assert f"{p}-own" not in names and f"{p}-foreign" in names
+
+
+def test_stale_file_is_not_a_namespace(cleanup_netns):
+    """A leftover /run/netns file from a crash does not count as an existing namespace."""
+    p = cleanup_netns
+    open(f"/run/netns/{p}-stale", "w").close()
+    try:
+        result = run([{"name": f"{p}-stale"}])
+        assert result["changed"]
+        assert "lo" in ip("-n", f"{p}-stale", "-br", "link")
+    finally:
+        subprocess.run(["ip", "netns", "del", f"{p}-stale"], check=False)
