@@ -117,7 +117,7 @@ class Netlink:
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self._sockets: dict[str | None, IPRoute] = {}
 
-    def __enter__(self) -> "Netlink":
+    def __enter__(self) -> Netlink:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -131,7 +131,7 @@ class Netlink:
         with contextlib.suppress(OSError):
             os.close(self._home)
 
-    def ipr(self, netns: str | None = None) -> "IPRoute":
+    def ipr(self, netns: str | None = None) -> IPRoute:
         """The netlink socket of a namespace; never creates the namespace."""
         if netns not in self._sockets:
             if netns is None:

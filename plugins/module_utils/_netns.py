@@ -116,7 +116,7 @@ class NetnsEngine:
         return want
 
     def read(self, nl: Netlink, want: list[Netns], params: dict[str, Any]) -> dict[Hashable, Netns]:
-        keys = sorted({k for n in want for k, _ in n.sysctls})
+        keys = sorted({key for ns in want for key in ns.sysctl_map})
         everything = params["state"] == "overridden" or (params["state"] == "deleted" and not want)
         names = list_netns() if everything else [n.name for n in want if netns_exists(n.name)]
         have = {}
@@ -161,7 +161,9 @@ class NetnsEngine:
 def check_sysctl_key(key: Any, netns: str) -> str:
     """Only per-namespace (net.*) sysctls that exist on this kernel."""
     if not isinstance(key, str) or not key.startswith("net.") or "/" in key or ".." in key:
-        raise ValidationError(f"netns {netns}: sysctl {key!r} is not a per-namespace sysctl (it must start with 'net.')")
+        raise ValidationError(
+            f"netns {netns}: sysctl {key!r} is not a per-namespace sysctl (it must start with 'net.')"
+        )
     probe = key
     match = _PER_DEVICE.match(key)
     if match and match.group(2) not in ("all", "default"):

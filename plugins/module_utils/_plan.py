@@ -51,9 +51,7 @@ class Scope:
     def covers(self, name: str, obj: Any = None) -> bool:
         if self.prefix is not None and not name.startswith(self.prefix):
             return False
-        if self._match is not None and not self._match(obj):
-            return False
-        return True
+        return self._match is None or self._match(obj)
 
 
 def target_state(
@@ -127,7 +125,7 @@ def plan(resource: Resource, have: dict[Hashable, Any], after: dict[Hashable, An
 def diff_view(resource: Resource, have: dict, after: dict, render: Callable[[Any], dict]) -> dict[str, Any]:
     """before/after of the objects the run touches, keyed by their label."""
     touched = [k for k in set(have) | set(after) if have.get(k) != after.get(k)]
-    touched.sort(key=lambda k: resource.label(k))
+    touched.sort(key=resource.label)
     before = {resource.label(k): render(have[k]) for k in touched if k in have}
     later = {resource.label(k): render(after[k]) for k in touched if k in after}
     return {"before": before, "after": later}

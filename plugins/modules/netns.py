@@ -16,7 +16,7 @@ description:
     O(state=overridden) and O(state=deleted) never remove a namespace the collection did not create.
   - Never creates a namespace as a side effect of looking at it, also not in check mode.
 author:
-  - netplumb developers
+  - netplumb developers (@netplumb)
 options:
   config:
     description:

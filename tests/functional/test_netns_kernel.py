@@ -35,7 +35,10 @@ def test_check_apply_idempotent(cleanup_netns):
     assert "UP" in ip("-n", f"{p}-a", "-br", "link", "show", "lo")
     assert "DOWN" in ip("-n", f"{p}-b", "-br", "link", "show", "lo")
     fwd = subprocess.run(
-        ["ip", "netns", "exec", f"{p}-a", "cat", "/proc/sys/net/ipv4/ip_forward"], capture_output=True, text=True
+        ["ip", "netns", "exec", f"{p}-a", "cat", "/proc/sys/net/ipv4/ip_forward"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert fwd.strip() == "1"
     assert "netplumb.container" in ip("-n", f"{p}-a", "-d", "link", "show", "lo")

@@ -58,5 +58,5 @@ def test_merged_needs_config():
 
 
 def test_bad_scope_prefix():
-    with pytest.raises(ValidationError, match="scope.prefix"):
+    with pytest.raises(ValidationError, match=r"scope\.prefix"):
         validate([], state="deleted", scope={"prefix": "a/"})
