@@ -1,0 +1,143 @@
+"""The endpoints planner: Docker's publish syntax, modes, and module inputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.netplumb.container.plugins.module_utils._endpoints import (
+    Publish,
+    host_veth_name,
+    ipam_requests,
+    parse_containers,
+    parse_publish,
+    wiring,
+)
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+
+NETS = ["docker0", "backend"]
+
+
+@pytest.mark.parametrize(
+    "spec,expected",
+    [
+        ("8080:80", [Publish("0.0.0.0", 8080, 80, "tcp")]),
+        ("127.0.0.1:5353:53/udp", [Publish("127.0.0.1", 5353, 53, "udp")]),
+        ("[::1]:8080:80", [Publish("::1", 8080, 80, "tcp")]),
+        ("8000-8001:80-81/sctp", [Publish("0.0.0.0", 8000, 80, "sctp"), Publish("0.0.0.0", 8001, 81, "sctp")]),
+        ({"host_port": 81, "container_port": 8081}, [Publish("0.0.0.0", 81, 8081, "tcp")]),
+    ],
+)
+def test_publish_syntax(spec, expected):
+    assert parse_publish(spec, "c") == expected
+
+
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("80", "host port is required"),
+        ("8080:80/icmp", "protocol 'icmp'"),
+        ("70000:80", "outside 1-65535"),
+        ("300.1.1.1:80:80", "invalid host address"),
+        ("8000-8002:80-81", "maps 3 host ports to 2"),
+        ("9-8:80-81", "reversed"),
+    ],
+)
+def test_publish_errors(spec, message):
+    with pytest.raises(ValidationError, match=message):
+        parse_publish(spec, "c")
+
+
+def test_modes_and_defaults():
+    eps = parse_containers(
+        [
+            {"name": "web", "publish": ["8080:80"]},
+            {"name": "db", "networks": ["backend", {"name": "docker0", "address": "172.17.0.9"}]},
+            {"name": "quiet", "mode": "none"},
+            {"name": "hostnet", "mode": "host"},
+            {"name": "sidecar", "mode": "container:web"},
+        ],
+        NETS,
+    )
+    assert [(e.name, e.mode) for e in eps] == [
+        ("web", "bridge"),
+        ("db", "bridge"),
+        ("quiet", "none"),
+        ("hostnet", "host"),
+        ("sidecar", "container"),
+    ]
+    assert eps[0].networks == (("docker0", None),)
+    assert eps[1].networks == (("backend", None), ("docker0", "172.17.0.9"))
+    assert ipam_requests(eps) == {
+        "docker0": [{"endpoint": "web"}, {"endpoint": "db", "address": "172.17.0.9"}],
+        "backend": [{"endpoint": "db"}],
+    }
+
+
+@pytest.mark.parametrize(
+    "containers,message",
+    [
+        ([{"name": "a"}, {"name": "a"}], "more than once"),
+        ([{"name": "a", "networks": ["nope"]}], "unknown network 'nope'"),
+        ([{"name": "a", "mode": "container:gone"}], "which is not listed"),
+        ([{"name": "h", "mode": "host"}, {"name": "a", "mode": "container:h"}], "has no namespace"),
+        ([{"name": "a", "mode": "macvlan"}], "is not one of"),
+        ([{"name": "a", "mode": "none", "publish": ["1:1"]}], "only apply to mode bridge"),
+        ([{"name": "a", "publish": ["80:80"]}, {"name": "b", "publish": ["80:8080"]}], "published by both a and b"),
+        ([{"name": "a/b"}], "not allowed"),
+        ([{"name": "a", "networks": ["docker0", "docker0"]}], "twice"),
+    ],
+)
+def test_container_errors(containers, message):
+    with pytest.raises(ValidationError, match=message):
+        parse_containers(containers, NETS)
+
+
+def test_wiring_docker_default():
+    eps = parse_containers([{"name": "web", "publish": ["8080:80"]}, {"name": "q", "mode": "none"}], NETS)
+    nets = {"docker0": {"bridge": "docker0", "mtu": 1500}, "backend": {"bridge": "br-back"}}
+    allocs = {
+        "docker0": {
+            "web": {
+                "addresses": ["172.17.0.2/16"],
+                "ipv4": "172.17.0.2",
+                "gateway": "172.17.0.1",
+                "mac": "02:42:ac:11:00:02",
+            }
+        }
+    }
+    out = wiring(eps, nets, allocs)
+    assert out["netns"] == [{"name": "web"}, {"name": "q"}]
+    assert out["veth"] == [
+        {
+            "name": host_veth_name("web", "docker0"),
+            "bridge": "docker0",
+            "host_mtu": 1500,
+            "peer": {
+                "name": "eth0",
+                "netns": "web",
+                "addresses": ["172.17.0.2/16"],
+                "mac": "02:42:ac:11:00:02",
+                "mtu": 1500,
+                "gateway": "172.17.0.1",
+            },
+        }
+    ]
+    assert out["publish"] == {
+        "docker0": [
+            {
+                "host_ip": "0.0.0.0",
+                "host_port": 8080,
+                "container_port": 80,
+                "proto": "tcp",
+                "container_address": "172.17.0.2",
+            }
+        ],
+        "backend": [],
+    }
+
+
+def test_host_veth_names_are_short_and_stable():
+    name = host_veth_name("a-very-long-container-name-indeed", "docker0")
+    assert len(name) == 13 and name.startswith("vnp")
+    assert name == host_veth_name("a-very-long-container-name-indeed", "docker0")
+    assert name != host_veth_name("a-very-long-container-name-indeed", "backend")
