@@ -14,6 +14,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._endpoints impo
     wiring,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
 
 
 def _networks_by_name(networks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -35,6 +36,13 @@ def endpoint_wiring(containers: list[dict[str, Any]], networks: list[dict[str, A
         raise AnsibleFilterError(exc.msg) from None
 
 
+def bridge_networks(networks: list[dict[str, Any]], var: str = "bridge_network_networks") -> list[dict[str, Any]]:
+    try:
+        return normalise_networks(networks, var)
+    except ValidationError as exc:
+        raise AnsibleFilterError(exc.msg) from None
+
+
 def _allocations(ipam: Any) -> dict[str, dict[str, Any]]:
     """Accepts network -> allocations, or a registered loop of ipam results (item.name per network)."""
     if isinstance(ipam, dict) and "results" in ipam:
@@ -47,4 +55,5 @@ class FilterModule:
         return {
             "endpoint_ipam_requests": endpoint_ipam_requests,
             "endpoint_wiring": endpoint_wiring,
+            "bridge_networks": bridge_networks,
         }
