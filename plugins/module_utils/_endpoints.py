@@ -77,7 +77,7 @@ def parse_publish(spec: Any, where: str) -> list[Publish]:
 
 
 def _port_range(text: str, where: str, spec: Any) -> list[int]:
-    first, _, last = text.partition("-")
+    first, _dash, last = text.partition("-")
     lo, hi = int(first), int(last or first)
     if hi < lo:
         raise ValidationError(f"{where}: publish {spec!r} has a reversed port range {text}")
@@ -98,7 +98,7 @@ def parse_containers(containers: list[dict[str, Any]], network_names: list[str])
         if name in seen:
             raise ValidationError(f"{where} is listed more than once in endpoints_containers")
         seen.add(name)
-        mode, _, shares = str(raw.get("mode") or "bridge").partition(":")
+        mode, _colon, shares = str(raw.get("mode") or "bridge").partition(":")
         if mode not in MODES or (mode == "container") != bool(shares):
             raise ValidationError(
                 f"{where}: mode {raw.get('mode')!r} is not one of bridge, none, host, container:<name>"
@@ -135,7 +135,7 @@ def _networks(raw: dict[str, Any], known: list[str], where: str) -> tuple[tuple[
             address = raw.get("address")
         if net not in known:
             raise ValidationError(f"{where}: unknown network {net!r} (known: {', '.join(known)})")
-        if any(net == n for n, _ in out):
+        if any(net == joined for joined, _address in out):
             raise ValidationError(f"{where}: joins network {net} twice")
         out.append((net, str(address) if address else None))
     return tuple(out)
