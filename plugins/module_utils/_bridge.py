@@ -150,7 +150,7 @@ def seconds_to_cs(value: Any, what: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValidationError(f"{what} {value!r} must be a number of seconds (0 or more)")
-    return int(round(value * 100))
+    return round(value * 100)
 
 
 class BridgeEngine:

@@ -50,7 +50,7 @@ class NamespaceView:
         self.by_index = {link.index: link for link in links}
 
     def ports_of(self, master: LinkState) -> list[LinkState]:
-        return sorted((l for l in self.by_index.values() if l.master == master.index), key=lambda l: l.name)
+        return sorted((x for x in self.by_index.values() if x.master == master.index), key=lambda x: x.name)
 
 
 def read_namespace(ipr) -> NamespaceView:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
-
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
 
@@ -26,10 +24,9 @@ def ip(host: str | None, *args: str) -> str:
     return sh(None, "ip", *(["-n", host] if host else []), *args).stdout
 
 
-@pytest.fixture
-def host_ns(cleanup_netns):
-    """A namespace named <prefix>-host standing in for the managed host."""
-    name = f"{cleanup_netns}-host"
+def make_host(prefix: str) -> str:
+    """A namespace named <prefix>-host standing in for the managed host (cleanup_netns deletes it)."""
+    name = f"{prefix}-host"
     subprocess.run(["ip", "netns", "add", name], check=True)
     subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
     return name

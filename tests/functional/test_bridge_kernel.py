@@ -9,7 +9,12 @@ import pytest
 from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError
 
-from .linkhost import converge_in, host_ns, ip  # noqa: F401  (fixture)
+from .linkhost import converge_in, ip, make_host
+
+
+@pytest.fixture
+def host_ns(cleanup_netns):
+    return make_host(cleanup_netns)
 
 
 def run(host, config, **kw):
