@@ -128,7 +128,7 @@ class BridgeResource:
                 f"bridge {obj.name} still has ports that netplumb.container does not own ({', '.join(foreign)}); "
                 "refusing to delete it (set force: true to delete it anyway)"
             )
-        params = {"ports": [name for name, _ in obj.ports]} if obj.ports else {}
+        params = {"ports": [port[0] for port in obj.ports]} if obj.ports else {}
         return [Action("delete", self.kind, obj.name, params=params, phase=0)]
 
 
@@ -274,7 +274,7 @@ class BridgeEngine:
             "vlan_filtering": obj.vlan_filtering,
             "up": obj.up,
             "owned": obj.owned,
-            "ports": [name for name, _ in obj.ports],
+            "ports": [port[0] for port in obj.ports],
         }
 
 

@@ -74,6 +74,17 @@ def read_namespace(ipr) -> NamespaceView:
     return view
 
 
+def probe_names(ipr, names: list[str]) -> NamespaceView:
+    """Which of these interface names exist (one GET by name each): enough before a first creation."""
+    found = []
+    for name in sorted(set(names)):
+        for index in ipr.link_lookup(ifname=name):
+            found.append(
+                LinkState(index=index, name=name, kind=None, alias=None, mtu=0, mac=None, master=None, up=False)
+            )
+    return NamespaceView(found)
+
+
 def parse_link(msg) -> LinkState:
     info = msg.get_attr("IFLA_LINKINFO")
     kind = data = slave = None
@@ -101,7 +112,7 @@ def parse_link(msg) -> LinkState:
 def _attrs(nla) -> dict[str, Any]:
     if nla is None or isinstance(nla, str) or not hasattr(nla, "get"):
         return {}
-    return {name: value for name, value in nla.get("attrs", [])}
+    return dict(nla.get("attrs", []))
 
 
 def canonical_cidr(value: Any, what: str = "address") -> str:

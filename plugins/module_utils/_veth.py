@@ -39,6 +39,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     cidr_sort_key,
     del_address,
     delete_link,
+    probe_names,
     read_namespace,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import (
@@ -302,6 +303,9 @@ class VethEngine:
         wanted_ns = sorted({v.peer_netns for v in want if v.peer_netns})
         views: dict[str, NamespaceView] = {}
         routes: dict[str, list] = {}
+        # Namespaces where a listed veth already has its host end are read in full (to compare); in the
+        # others only the peer names are looked up (one GET each), which is what a first run needs.
+        existing = {v.peer_netns for v in want if v.name in host.by_name}
         for ns in wanted_ns:
             if not netns_exists(ns):
                 users = ", ".join(sorted(v.name for v in want if v.peer_netns == ns))
@@ -315,8 +319,11 @@ class VethEngine:
                 )
                 continue
             ipr = nl.ipr(ns)
-            views[ns] = read_namespace(ipr)
-            routes[ns] = ipr.get_routes(table=MAIN_TABLE)
+            if ns in existing or everything:
+                views[ns] = read_namespace(ipr)
+                routes[ns] = ipr.get_routes(table=MAIN_TABLE)
+            else:
+                views[ns] = probe_names(ipr, [v.peer_name for v in want if v.peer_netns == ns])
         selected = [x for x in host.by_name.values() if x.kind == "veth" and (everything or x.name in listed)]
         nsids = self._nsids(nl, wanted_ns, {x.peer_nsid for x in selected if x.peer_nsid is not None})
         have: dict[Hashable, Veth] = {}

@@ -18,7 +18,7 @@ description:
   - Deleting a bridge that still has ports the collection does not own (interfaces it did not create)
     is refused unless O(force=true). Ports the collection created are detached by the kernel.
 author:
-  - netplumb developers
+  - netplumb developers (@netplumb)
 options:
   config:
     description:
@@ -123,7 +123,7 @@ before:
 after:
   description:
     - The listed and the changed bridges as they are now (in check mode, as they would be).
-    - Timers are in seconds. RV(after[].ports) lists the attached interfaces as they were read.
+    - Timers are in seconds. C(ports) lists the attached interfaces as they were read.
   returned: always
   type: list
   elements: dict

@@ -24,7 +24,7 @@ description:
   - The peer's namespace and the bridge must exist; the module never creates namespaces. In check mode, a
     namespace or bridge that an earlier task of the same play would create is assumed to exist, with a warning.
 author:
-  - netplumb developers
+  - netplumb developers (@netplumb)
 options:
   config:
     description:
