@@ -449,20 +449,28 @@ class VethEngine:
         if link:
             pipr.link("set", ifname=pname, **link)
         adds = list(dict.fromkeys(peer.get("addresses", []) + p.get("add_addresses", [])))
-        if adds or p.get("del_addresses"):
-            index = _index(pipr, pname, action.name, peer["netns"])
-            for cidr in p.get("del_addresses", []):
-                del_address(pipr, index, cidr)
-            for cidr in adds:
-                add_address(pipr, index, cidr, nodad=True)
+        gateways = peer.get("gateway", []) + p.get("add_gateway", [])
+        routes = peer.get("routes", []) + p.get("add_routes", [])
+        if not (adds or gateways or routes or p.get("del_addresses")):
+            for dst, via in p.get("del_routes", []):
+                _route(pipr, "del", dst, via, None)
+            for gw in p.get("del_gateway", []):
+                _route(pipr, "del", _DEFAULT[ipaddress.ip_address(gw).version], gw, None)
+            return
+        index = _index(pipr, pname, action.name, peer["netns"])
+        for cidr in p.get("del_addresses", []):
+            del_address(pipr, index, cidr)
+        for cidr in adds:
+            add_address(pipr, index, cidr, nodad=True)
         for dst, via in p.get("del_routes", []):
-            _route(pipr, "del", dst, via)
+            _route(pipr, "del", dst, via, index)
         for gw in p.get("del_gateway", []):
-            _route(pipr, "del", _DEFAULT[ipaddress.ip_address(gw).version], gw)
-        for gw in peer.get("gateway", []) + p.get("add_gateway", []):
-            _route(pipr, "replace", _DEFAULT[ipaddress.ip_address(gw).version], gw)
-        for dst, via in peer.get("routes", []) + p.get("add_routes", []):
-            _route(pipr, "replace", dst, via)
+            _route(pipr, "del", _DEFAULT[ipaddress.ip_address(gw).version], gw, index)
+        # Through the peer explicitly: an IPv6 link-local gateway needs the device, and any route must leave here.
+        for gw in gateways:
+            _route(pipr, "replace", _DEFAULT[ipaddress.ip_address(gw).version], gw, index)
+        for dst, via in routes:
+            _route(pipr, "replace", dst, via, index)
 
     def _create(self, ipr, name: str, p: dict[str, Any]) -> None:
         peer = p["peer"]
@@ -537,10 +545,11 @@ def _index(ipr, name: str, veth: str, netns: str) -> int:
     return found[0]
 
 
-def _route(ipr, op: str, dst: str, via: str) -> None:
+def _route(ipr, op: str, dst: str, via: str, oif: int | None) -> None:
     family = _FAMILY[ipaddress.ip_address(via).version]
+    extra = {"oif": oif} if oif else {}
     try:
-        ipr.route(op, dst=dst, gateway=via, family=family, table=MAIN_TABLE)
+        ipr.route(op, dst=dst, gateway=via, family=family, table=MAIN_TABLE, **extra)
     except NetlinkError as exc:
         if op == "del" and exc.code in (errno.ESRCH, errno.ENOENT):
             return

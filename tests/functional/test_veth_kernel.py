@@ -194,3 +194,27 @@ def test_delete_namespace_drops_pair(lab):
     while f"v{p}c1" in ip(host, "-br", "link") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert run(host, [{"name": f"v{p}c1"}], state="deleted")["changed"] is False
+
+
+def test_routes_and_link_local_gateway(lab):
+    p, host = lab
+    cfg = [
+        endpoint(
+            p,
+            "c1",
+            2,
+            peer={
+                "gateway": ["172.31.0.1", "fe80::1"],
+                "routes": [{"dst": "10.50.0.0/16", "via": "172.31.0.1"}, {"dst": "fd00:50::/48", "via": "fd00:31::1"}],
+            },
+        )
+    ]
+    run(host, cfg)
+    assert "10.50.0.0/16 via 172.31.0.1 dev eth0" in ip(f"{p}-c1", "route")
+    v6 = ip(f"{p}-c1", "-6", "route")
+    assert "default via fe80::1 dev eth0" in v6 and "fd00:50::/48 via fd00:31::1 dev eth0" in v6
+    assert run(host, cfg)["changed"] is False
+    fewer = run(host, [endpoint(p, "c1", 2, peer={"gateway": ["172.31.0.1"], "routes": []})], state="replaced")
+    [action] = fewer["actions"]
+    assert action["params"]["del_gateway"] == ["fe80::1"] and len(action["params"]["del_routes"]) == 2
+    assert "10.50.0.0" not in ip(f"{p}-c1", "route") and "fe80::1" not in ip(f"{p}-c1", "-6", "route")
