@@ -60,6 +60,9 @@ def scope_from(params: dict[str, Any]) -> Scope | None:
 
 def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netlink) -> dict[str, Any]:
     """The cycle without Ansible: returns the result dict, raises NetplumbError."""
+    if hasattr(engine, "check_mode"):
+        # Engines that depend on objects an earlier task makes simulate them in check mode.
+        engine.check_mode = check_mode
     want = engine.validate(params)
     have = engine.read(nl, want, params)
     resource = engine.resource
@@ -72,13 +75,16 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         (k for k in set(have) | set(after) if k in listed or have.get(k) != after.get(k)),
         key=resource.label,
     )
-    return {
+    result = {
         "changed": bool(actions),
         "actions": [a.to_result() for a in actions],
         "before": [engine.render(have[k]) for k in shown if k in have],
         "after": [engine.render(after[k]) for k in shown if k in after],
         "diff": diff_view(resource, have, after, engine.render),
     }
+    if getattr(engine, "warnings", None):
+        result["warnings"] = list(engine.warnings)
+    return result
 
 
 def apply_all(engine: Engine, nl: Netlink, actions: list[Action]) -> None:
@@ -106,6 +112,8 @@ def run_module(module: AnsibleModule, engine: Engine) -> None:
         module.fail_json(msg=missing_required_lib(exc.library), exception=exc.reason)
     except NetplumbError as exc:
         module.fail_json(msg=exc.msg, changed=exc.changed, actions=[a.to_result() for a in exc.done])
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     diff = result.pop("diff")
     if module._diff:
         result["diff"] = diff

@@ -1,0 +1,300 @@
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The bridge resource: Linux bridges (docker0-style) in the namespace the module runs in.
+
+Ownership: a bridge the collection creates gets OWNER_MARK as its link alias.
+Timers (forward_delay, ageing_time) are given in seconds; the kernel keeps
+them in centiseconds (IFLA_BR_*, USER_HZ), and the model compares in
+centiseconds so that 15 and 15.0 are the same value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+from typing import Any, Hashable
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import (
+    ConflictError,
+    KernelError,
+    ValidationError,
+)
+from ansible_collections.netplumb.container.plugins.module_utils._links import (
+    add_address,
+    check_addresses,
+    check_mac,
+    check_mtu,
+    cidr_sort_key,
+    del_address,
+    delete_link,
+    read_namespace,
+)
+from ansible_collections.netplumb.container.plugins.module_utils._model import (
+    OWNER_MARK,
+    Action,
+    check_ifname,
+    check_unique,
+)
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink, NetlinkError
+
+# What ``replaced`` returns an option to when it is left out (the kernel's defaults).
+DEFAULTS = {"stp": False, "forward_delay": 1500, "ageing_time": 30000, "vlan_filtering": False, "up": True}
+_TIMERS = ("forward_delay", "ageing_time")
+_BR_ATTRS = {
+    "stp": "br_stp_state",
+    "forward_delay": "br_forward_delay",
+    "ageing_time": "br_ageing_time",
+    "vlan_filtering": "br_vlan_filtering",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Bridge:
+    """A bridge. None means "not managed": the kernel's value stays as it is."""
+
+    name: str
+    addresses: tuple[str, ...] | None = None
+    mtu: int | None = None
+    mac: str | None = None
+    stp: bool | None = None
+    forward_delay: int | None = None  # centiseconds
+    ageing_time: int | None = None  # centiseconds
+    vlan_filtering: bool | None = None
+    up: bool | None = True
+    owned: bool = True
+    # Read from the kernel, never compared: the veth module attaches and detaches ports.
+    ports: tuple[tuple[str, bool], ...] = dataclasses.field(default=(), compare=False)
+
+
+class BridgeResource:
+    kind = "bridge"
+
+    def __init__(self) -> None:
+        self.force = False
+
+    def key(self, obj: Bridge) -> Hashable:
+        return obj.name
+
+    def label(self, key: Hashable) -> str:
+        return str(key)
+
+    def owned(self, obj: Bridge) -> bool:
+        return obj.owned
+
+    def merge(self, have: Bridge | None, want: Bridge, replace: bool) -> Bridge:
+        values: dict[str, Any] = {}
+        for field in ("addresses", "mtu", "mac", "stp", "forward_delay", "ageing_time", "vlan_filtering", "up"):
+            wanted = getattr(want, field)
+            current = getattr(have, field) if have else None
+            if wanted is None:
+                wanted = DEFAULTS.get(field) if replace else None
+                if field == "addresses" and replace:
+                    wanted = ()
+                if wanted is None:
+                    wanted = current
+            elif field == "addresses" and not replace and current:
+                wanted = tuple(sorted(set(current) | set(wanted), key=cidr_sort_key))
+            values[field] = wanted
+        return Bridge(
+            name=want.name,
+            owned=have.owned if have else True,
+            ports=have.ports if have else (),
+            **values,
+        )
+
+    def create(self, obj: Bridge) -> list[Action]:
+        params = {k: v for k, v in _settable(obj).items() if v is not None and v != ()}
+        if "addresses" in params:
+            params["addresses"] = list(params["addresses"])
+        return [Action("create", self.kind, obj.name, params=params, phase=1)]
+
+    def update(self, have: Bridge, want: Bridge) -> list[Action]:
+        params: dict[str, Any] = {}
+        for field, value in _settable(want).items():
+            if field == "addresses" or value is None or value == getattr(have, field):
+                continue
+            params[field] = value
+        old, new = set(have.addresses or ()), set(want.addresses or ())
+        if new - old:
+            params["add_addresses"] = sorted(new - old, key=cidr_sort_key)
+        if old - new:
+            params["del_addresses"] = sorted(old - new, key=cidr_sort_key)
+        return [Action("update", self.kind, want.name, params=params, phase=1)] if params else []
+
+    def delete(self, obj: Bridge) -> list[Action]:
+        foreign = [name for name, owned in obj.ports if not owned]
+        if foreign and not self.force:
+            raise ConflictError(
+                f"bridge {obj.name} still has ports that netplumb.container does not own ({', '.join(foreign)}); "
+                "refusing to delete it (set force: true to delete it anyway)"
+            )
+        params = {"ports": [port[0] for port in obj.ports]} if obj.ports else {}
+        return [Action("delete", self.kind, obj.name, params=params, phase=0)]
+
+
+def _settable(obj: Bridge) -> dict[str, Any]:
+    return {
+        "addresses": obj.addresses,
+        "mtu": obj.mtu,
+        "mac": obj.mac,
+        "stp": obj.stp,
+        "forward_delay": obj.forward_delay,
+        "ageing_time": obj.ageing_time,
+        "vlan_filtering": obj.vlan_filtering,
+        "up": obj.up,
+    }
+
+
+def seconds_to_cs(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValidationError(f"{what} {value!r} must be a number of seconds (0 or more)")
+    return round(value * 100)
+
+
+class BridgeEngine:
+    def __init__(self) -> None:
+        self.resource = BridgeResource()
+
+    def validate(self, params: dict[str, Any]) -> list[Bridge]:
+        config = params.get("config") or []
+        self.resource.force = bool(params.get("force"))
+        if params["state"] in ("merged", "replaced") and not config:
+            raise ValidationError(f"state={params['state']} needs a non-empty config")
+        want = []
+        for entry in config:
+            name = check_ifname(entry.get("name"), "bridge name")
+            where = f"bridge {name}:"
+            delay = seconds_to_cs(entry.get("forward_delay"), f"{where} forward_delay")
+            stp = entry.get("stp")
+            if stp and delay is not None and not 200 <= delay <= 3000:
+                raise ValidationError(f"{where} with stp on, the kernel needs forward_delay between 2 and 30 seconds")
+            ageing = seconds_to_cs(entry.get("ageing_time"), f"{where} ageing_time")
+            if ageing is not None and ageing != 0 and not 10 <= ageing <= 100000000:
+                raise ValidationError(f"{where} ageing_time must be 0 or between 0.1 and 1000000 seconds")
+            want.append(
+                Bridge(
+                    name=name,
+                    addresses=check_addresses(entry.get("addresses"), f"{where} addresses"),
+                    mtu=check_mtu(entry.get("mtu"), f"{where} mtu"),
+                    mac=check_mac(entry.get("mac"), f"{where} mac"),
+                    stp=None if stp is None else bool(stp),
+                    forward_delay=delay,
+                    ageing_time=ageing,
+                    vlan_filtering=None if entry.get("vlan_filtering") is None else bool(entry["vlan_filtering"]),
+                    up=True if entry.get("up") is None else bool(entry["up"]),
+                )
+            )
+        check_unique(want, lambda b: b.name, "bridge")
+        return want
+
+    def read(self, nl: Netlink, want: list[Bridge], params: dict[str, Any]) -> dict[Hashable, Bridge]:
+        view = read_namespace(nl.ipr(None))
+        for obj in want:
+            link = view.by_name.get(obj.name)
+            if link is not None and link.kind != "bridge":
+                raise ConflictError(
+                    f"bridge {obj.name}: an interface of that name already exists and is not a bridge "
+                    f"(kind {link.kind or 'unknown'}); nothing was changed"
+                )
+        wanted = {obj.name: obj for obj in want}
+        have = {}
+        for link in view.by_name.values():
+            if link.kind != "bridge":
+                continue
+            info = link.info
+            bridge = Bridge(
+                name=link.name,
+                addresses=tuple(link.addresses),
+                mtu=link.mtu,
+                mac=link.mac,
+                stp=bool(info.get("IFLA_BR_STP_STATE")),
+                forward_delay=info.get("IFLA_BR_FORWARD_DELAY"),
+                ageing_time=info.get("IFLA_BR_AGEING_TIME"),
+                vlan_filtering=bool(info.get("IFLA_BR_VLAN_FILTERING")),
+                up=link.up,
+                owned=link.alias == OWNER_MARK,
+                ports=tuple((p.name, p.alias == OWNER_MARK) for p in view.ports_of(link)),
+            )
+            have[link.name] = _absorb_rounding(bridge, wanted.get(link.name))
+        return have
+
+    def apply(self, nl: Netlink, action: Action) -> None:
+        ipr = nl.ipr(None)
+        p = action.params
+        if action.op == "delete":
+            delete_link(ipr, action.name)
+            return
+        link: dict[str, Any] = {}
+        for field, attr in _BR_ATTRS.items():
+            if field in p:
+                link[attr] = int(p[field])
+        if "mtu" in p:
+            link["mtu"] = p["mtu"]
+        if "mac" in p:
+            link["address"] = p["mac"]
+        if action.op == "create" and not p.get("vlan_filtering"):
+            # Off is the kernel's default; kernels without VLAN filtering refuse the attribute even when 0.
+            link.pop("br_vlan_filtering", None)
+        if action.op == "create":
+            try:
+                ipr.link("add", ifname=action.name, kind="bridge", **link)
+            except NetlinkError as exc:
+                raise _explain(exc, action) from None
+            # The kernel ignores IFLA_IFALIAS on creation: set it (and the admin state) afterwards.
+            ipr.link("set", ifname=action.name, ifalias=OWNER_MARK, state="up" if p.get("up", True) else "down")
+        else:
+            if link:
+                if any(attr in link for attr in _BR_ATTRS.values()):
+                    link["kind"] = "bridge"
+                try:
+                    ipr.link("set", ifname=action.name, **link)
+                except NetlinkError as exc:
+                    raise _explain(exc, action) from None
+            if "up" in p:
+                ipr.link("set", ifname=action.name, state="up" if p["up"] else "down")
+        index = None
+        for cidr in p.get("del_addresses", []):
+            index = index or ipr.link_lookup(ifname=action.name)[0]
+            del_address(ipr, index, cidr)
+        for cidr in p.get("addresses", []) + p.get("add_addresses", []):
+            index = index or ipr.link_lookup(ifname=action.name)[0]
+            add_address(ipr, index, cidr, nodad=True)
+
+    def render(self, obj: Bridge) -> dict[str, Any]:
+        return {
+            "name": obj.name,
+            "addresses": list(obj.addresses or []),
+            "mtu": obj.mtu,
+            "mac": obj.mac,
+            "stp": obj.stp,
+            "forward_delay": None if obj.forward_delay is None else obj.forward_delay / 100,
+            "ageing_time": None if obj.ageing_time is None else obj.ageing_time / 100,
+            "vlan_filtering": obj.vlan_filtering,
+            "up": obj.up,
+            "owned": obj.owned,
+            "ports": [port[0] for port in obj.ports],
+        }
+
+
+def _explain(exc: NetlinkError, action: Action) -> Exception:
+    """Kernels built without CONFIG_BRIDGE_VLAN_FILTERING answer EOPNOTSUPP: say so."""
+    if exc.code == errno.EOPNOTSUPP and action.params.get("vlan_filtering"):
+        return KernelError(
+            f"bridge {action.name}: {action.op} failed: this kernel does not support bridge vlan_filtering "
+            "(built without CONFIG_BRIDGE_VLAN_FILTERING)"
+        )
+    return exc
+
+
+def _absorb_rounding(have: Bridge, want: Bridge | None) -> Bridge:
+    """The kernel stores timers in jiffies: 2.01 s may read back as 2.00 s. Within 1 cs counts as equal."""
+    if want is None:
+        return have
+    fixes = {}
+    for field in _TIMERS:
+        wanted, current = getattr(want, field), getattr(have, field)
+        if wanted is not None and current is not None and abs(wanted - current) <= 1:
+            fixes[field] = wanted
+    return dataclasses.replace(have, **fixes) if fixes else have

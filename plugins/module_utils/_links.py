@@ -1,0 +1,213 @@
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Link helpers shared by the bridge and veth engines.
+
+A namespace is read with one link dump and one address dump, indexed by name
+and ifindex; engines then look things up in those indexes instead of asking
+the kernel once per object. Only stable fields are kept: ifindex is used for
+joining but never enters a model; operstate and counters are never read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import ipaddress
+import socket
+from typing import Any
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import NetlinkError
+
+IFF_UP = 0x1
+IFA_F_NODAD = 0x02
+
+
+@dataclasses.dataclass
+class LinkState:
+    """What one RTM_NEWLINK message says about a link (stable fields only)."""
+
+    index: int
+    name: str
+    kind: str | None
+    alias: str | None
+    mtu: int
+    mac: str | None
+    master: int | None
+    up: bool
+    peer_index: int | None = None  # IFLA_LINK: the peer's ifindex in its namespace
+    peer_nsid: int | None = None  # IFLA_LINK_NETNSID: None when the peer is in the same namespace
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)  # IFLA_INFO_DATA
+    slave: dict[str, Any] = dataclasses.field(default_factory=dict)  # IFLA_INFO_SLAVE_DATA
+    addresses: list[str] = dataclasses.field(default_factory=list)
+
+
+class NamespaceView:
+    """One namespace, read once: links by name and by index, addresses per link."""
+
+    def __init__(self, links: list[LinkState]) -> None:
+        self.by_name = {link.name: link for link in links}
+        self.by_index = {link.index: link for link in links}
+
+    def ports_of(self, master: LinkState) -> list[LinkState]:
+        return sorted((x for x in self.by_index.values() if x.master == master.index), key=lambda x: x.name)
+
+
+def read_namespace(ipr) -> NamespaceView:
+    """One link dump + one address dump of the namespace ``ipr`` is bound to."""
+    links = [parse_link(msg) for msg in ipr.get_links()]
+    view = NamespaceView(links)
+    for msg in ipr.get_addr():
+        link = view.by_index.get(msg["index"])
+        address = msg.get_attr("IFA_ADDRESS")
+        if link is None or address is None:
+            continue
+        cidr = f"{address}/{msg['prefixlen']}"
+        if msg["family"] == socket.AF_INET6 and ipaddress.ip_interface(cidr).ip.is_link_local:
+            continue  # the kernel's own fe80:: address is not configuration
+        if msg["family"] == socket.AF_INET:
+            # for IPv4, IFA_LOCAL is the interface's address (IFA_ADDRESS is the peer on p2p links)
+            cidr = f"{msg.get_attr('IFA_LOCAL') or address}/{msg['prefixlen']}"
+        link.addresses.append(canonical_cidr(cidr))
+    for link in links:
+        link.addresses.sort(key=cidr_sort_key)
+    return view
+
+
+def probe_names(ipr, names: list[str]) -> NamespaceView:
+    """Which of these interface names exist (one GET by name each): enough before a first creation."""
+    found = []
+    for name in sorted(set(names)):
+        for index in ipr.link_lookup(ifname=name):
+            found.append(
+                LinkState(index=index, name=name, kind=None, alias=None, mtu=0, mac=None, master=None, up=False)
+            )
+    return NamespaceView(found)
+
+
+def parse_link(msg) -> LinkState:
+    info = msg.get_attr("IFLA_LINKINFO")
+    kind = data = slave = None
+    if info is not None:
+        kind = info.get_attr("IFLA_INFO_KIND")
+        data = info.get_attr("IFLA_INFO_DATA")
+        slave = info.get_attr("IFLA_INFO_SLAVE_DATA")
+    mac = msg.get_attr("IFLA_ADDRESS")
+    return LinkState(
+        index=msg["index"],
+        name=msg.get_attr("IFLA_IFNAME"),
+        kind=kind,
+        alias=msg.get_attr("IFLA_IFALIAS"),
+        mtu=msg.get_attr("IFLA_MTU"),
+        mac=mac.lower() if mac else None,
+        master=msg.get_attr("IFLA_MASTER"),
+        up=bool(msg["flags"] & IFF_UP),  # admin state, not operstate
+        peer_index=msg.get_attr("IFLA_LINK"),
+        peer_nsid=msg.get_attr("IFLA_LINK_NETNSID"),
+        info=_attrs(data),
+        slave=_attrs(slave),
+    )
+
+
+def _attrs(nla) -> dict[str, Any]:
+    if nla is None or isinstance(nla, str) or not hasattr(nla, "get"):
+        return {}
+    return dict(nla.get("attrs", []))
+
+
+def canonical_cidr(value: Any, what: str = "address") -> str:
+    """'172.17.0.1/16' or '2001:db8::1/64' in canonical text; a bare address is refused."""
+    if not isinstance(value, str) or "/" not in value:
+        raise ValidationError(f"{what} {value!r} must be an address with a prefix length, e.g. 172.17.0.1/16")
+    try:
+        iface = ipaddress.ip_interface(value)
+    except ValueError as exc:
+        raise ValidationError(f"{what} {value!r} is not a valid IPv4 or IPv6 address/prefix: {exc}") from None
+    return iface.with_prefixlen
+
+
+def canonical_ip(value: Any, what: str = "address") -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValidationError(f"{what} {value!r} is not a valid IPv4 or IPv6 address") from None
+
+
+def canonical_net(value: Any, what: str = "destination") -> str:
+    if value == "default":
+        raise ValidationError(f"{what} 'default' is set with gateway, not as a route")
+    try:
+        return ipaddress.ip_network(value, strict=True).with_prefixlen
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"{what} {value!r} is not a valid network (e.g. 10.1.0.0/16): {exc}") from None
+
+
+def cidr_sort_key(cidr: str) -> tuple:
+    iface = ipaddress.ip_interface(cidr)
+    return (iface.version, iface.ip, iface.network.prefixlen)
+
+
+def check_addresses(values: Any, what: str) -> tuple[str, ...] | None:
+    """A list of CIDRs, canonical, sorted, unique; None stays None (not managed)."""
+    if values is None:
+        return None
+    if not isinstance(values, (list, tuple)):
+        raise ValidationError(f"{what} must be a list of addresses with prefix length")
+    out = {canonical_cidr(v, f"{what} entry") for v in values}
+    if len({c.split("/")[0] for c in out}) != len(out):
+        raise ValidationError(f"{what} lists the same address twice with different prefix lengths")
+    return tuple(sorted(out, key=cidr_sort_key))
+
+
+def check_mac(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    text = str(value).lower().replace("-", ":")
+    parts = text.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
+        raise ValidationError(f"{what} {value!r} is not a MAC address like 02:42:ac:11:00:02")
+    if int(parts[0], 16) & 1:
+        raise ValidationError(f"{what} {value!r} is a multicast MAC address; an interface needs a unicast one")
+    return text
+
+
+def check_mtu(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 68 <= value <= 65535:
+        raise ValidationError(f"{what} {value!r} must be an integer between 68 and 65535")
+    return value
+
+
+def add_address(ipr, index: int, cidr: str, nodad: bool = False) -> None:
+    """Add an address; an address that is already there is success (EEXIST means done)."""
+    iface = ipaddress.ip_interface(cidr)
+    kwargs: dict[str, Any] = {}
+    if iface.version == 6 and nodad:
+        kwargs["flags"] = IFA_F_NODAD
+    try:
+        ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen, **kwargs)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST:
+            raise
+
+
+def del_address(ipr, index: int, cidr: str) -> None:
+    """Delete an address; one that is already gone is success."""
+    iface = ipaddress.ip_interface(cidr)
+    try:
+        ipr.addr("del", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+    except NetlinkError as exc:
+        if exc.code not in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT):
+            raise
+
+
+def delete_link(ipr, name: str) -> bool:
+    """Delete a link by name; False when it was already gone (ENODEV)."""
+    try:
+        ipr.link("del", ifname=name)
+    except NetlinkError as exc:
+        if exc.code in (errno.ENODEV, errno.ENOENT):
+            return False
+        raise
+    return True

@@ -1,0 +1,32 @@
+"""Run link engines inside a throwaway "host" namespace, so no bridge or veth ever lands in the root namespace."""
+
+from __future__ import annotations
+
+import subprocess
+
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
+from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
+
+
+def converge_in(host: str, engine, config, state="merged", scope=None, check=False, force=False):
+    """converge() with the engine's home namespace = ``host`` (the thread enters it, then returns)."""
+    params = {"config": config, "state": state, "scope": scope, "force": force}
+    with Netlink() as outer, outer.entered(host), Netlink() as nl:
+        return converge(engine, params, check, nl)
+
+
+def sh(host: str | None, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = ["ip", "netns", "exec", host, *args] if host else list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, check=check)
+
+
+def ip(host: str | None, *args: str) -> str:
+    return sh(None, "ip", *(["-n", host] if host else []), *args).stdout
+
+
+def make_host(prefix: str) -> str:
+    """A namespace named <prefix>-host standing in for the managed host (cleanup_netns deletes it)."""
+    name = f"{prefix}-host"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    return name

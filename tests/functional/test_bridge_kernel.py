@@ -1,0 +1,111 @@
+"""The bridge engine against the real kernel, inside a throwaway host namespace."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError
+
+from .linkhost import converge_in, ip, make_host
+
+
+@pytest.fixture
+def host_ns(cleanup_netns):
+    return make_host(cleanup_netns)
+
+
+def run(host, config, **kw):
+    return converge_in(host, BridgeEngine(), config, **kw)
+
+
+def details(host, name):
+    return json.loads(ip(host, "-d", "-j", "addr", "show", "dev", name))[0]
+
+
+def test_check_apply_idempotent(host_ns):
+    h = host_ns
+    cfg = [
+        {
+            "name": "brt0",
+            "addresses": ["172.30.0.1/16", "fd00:30::1/64"],
+            "mtu": 1450,
+            "mac": "02:42:00:00:00:01",
+            "stp": True,
+            "forward_delay": 4,
+            "ageing_time": 120,
+            "vlan_filtering": False,
+        }
+    ]
+    check = run(h, cfg, check=True)
+    assert [a["summary"].split(":")[0] for a in check["actions"]] == ["create bridge brt0"]
+    assert "brt0" not in ip(h, "-br", "link")
+
+    applied = run(h, cfg)
+    assert applied["actions"] == check["actions"]
+    d = details(h, "brt0")
+    info = d["linkinfo"]["info_data"]
+    assert d["mtu"] == 1450 and d["address"] == "02:42:00:00:00:01"
+    assert info["stp_state"] == 1 and info["forward_delay"] == 400 and info["ageing_time"] == 12000
+    assert info["vlan_filtering"] == 0
+    assert d["ifalias"] == "netplumb.container"
+    assert "UP" in d["flags"]
+    addrs = {f"{a['local']}/{a['prefixlen']}" for a in d["addr_info"] if a.get("scope") == "global"}
+    assert addrs == {"172.30.0.1/16", "fd00:30::1/64"}
+
+    assert run(h, cfg, check=True)["changed"] is False
+    assert run(h, cfg)["changed"] is False
+
+
+def test_up_without_ports_is_stable(host_ns):
+    """A portless bridge's operstate is DOWN or UNKNOWN (kernel-dependent) although admin UP: no difference."""
+    run(host_ns, [{"name": "brt1"}])
+    assert ",UP" in ip(host_ns, "-br", "link", "show", "brt1")
+    assert run(host_ns, [{"name": "brt1"}])["changed"] is False
+
+
+def test_merged_adds_replaced_exact_and_diff(host_ns):
+    h = host_ns
+    run(h, [{"name": "brt2", "addresses": ["10.9.0.1/24"]}])
+    merged = run(h, [{"name": "brt2", "addresses": ["10.9.1.1/24"]}])
+    assert merged["diff"]["after"]["brt2"]["addresses"] == ["10.9.0.1/24", "10.9.1.1/24"]
+    replaced = run(h, [{"name": "brt2", "addresses": ["10.9.1.1/24"], "up": False}], state="replaced")
+    assert replaced["diff"]["before"]["brt2"]["addresses"] == ["10.9.0.1/24", "10.9.1.1/24"]
+    assert replaced["diff"]["after"]["brt2"]["addresses"] == ["10.9.1.1/24"]
+    assert "10.9.0.1" not in ip(h, "addr", "show", "brt2")
+    assert "UP" not in ip(h, "link", "show", "brt2").split(">")[0]
+
+
+def test_not_a_bridge_changes_nothing(host_ns):
+    h = host_ns
+    ip(h, "link", "add", "brt3", "type", "veth", "peer", "name", "brt3p")
+    with pytest.raises(ConflictError, match="not a bridge"):
+        run(h, [{"name": "brt4"}, {"name": "brt3"}])
+    assert "brt4" not in ip(h, "-br", "link")
+
+
+def test_delete_refuses_foreign_ports_unless_forced(host_ns):
+    h = host_ns
+    run(h, [{"name": "brt5"}])
+    ip(h, "link", "add", "dut5", "type", "veth", "peer", "name", "dut5p")
+    ip(h, "link", "set", "dut5", "master", "brt5")
+    with pytest.raises(ConflictError, match="dut5"):
+        run(h, [{"name": "brt5"}], state="deleted")
+    assert "brt5" in ip(h, "-br", "link")
+    result = run(h, [{"name": "brt5"}], state="deleted", force=True)
+    assert [a["summary"] for a in result["actions"]] == ["delete bridge brt5: ports=['dut5']"]
+    links = ip(h, "-br", "link")
+    assert "brt5" not in links and "dut5" in links
+
+
+def test_deleted_by_scope_spares_foreign_bridges(host_ns):
+    h = host_ns
+    run(h, [{"name": "brt6"}, {"name": "brt7"}])
+    ip(h, "link", "add", "brt8", "type", "bridge")
+    result = run(h, [], state="deleted", scope={"prefix": "brt"})
+    assert sorted(a["name"] for a in result["actions"]) == ["brt6", "brt7"]
+    links = ip(h, "-br", "link")
+    assert "brt6" not in links and "brt7" not in links and "brt8" in links
+    assert run(h, [], state="deleted", scope={"prefix": "brt"})["changed"] is False

@@ -1,0 +1,220 @@
+"""The veth engine (with the bridge engine) against the real kernel, inside a throwaway host namespace.
+
+Container namespaces are named <prefix>-c*; their peers are created from inside <prefix>-host, so the
+root namespace never holds a bridge or a veth of these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._veth import VethEngine
+
+from .conftest import netns_names
+from .linkhost import converge_in, ip, make_host, sh
+
+
+@pytest.fixture
+def lab(cleanup_netns):
+    """A host namespace with bridge brt0 (172.31.0.1/24, fd00:31::1/64) and container namespaces c1, c2."""
+    p = cleanup_netns
+    host = make_host(p)
+    for c in ("c1", "c2"):
+        subprocess.run(["ip", "netns", "add", f"{p}-{c}"], check=True)
+        subprocess.run(["ip", "-n", f"{p}-{c}", "link", "set", "lo", "up"], check=True)
+    converge_in(host, BridgeEngine(), [{"name": "brt0", "addresses": ["172.31.0.1/24", "fd00:31::1/64"]}])
+    return p, host
+
+
+def endpoint(p, c, n, **extra):
+    peer = {
+        "name": "eth0",
+        "netns": f"{p}-{c}",
+        "mac": f"02:42:ac:1f:00:0{n}",
+        "addresses": [f"172.31.0.{n}/24", f"fd00:31::{n}/64"],
+        "gateway": ["172.31.0.1", "fd00:31::1"],
+    }
+    peer.update(extra.pop("peer", {}))
+    return {"name": f"v{p}{c}", "bridge": "brt0", "peer": peer, **extra}
+
+
+def run(host, config, **kw):
+    return converge_in(host, VethEngine(), config, **kw)
+
+
+def ping(ns, address):
+    return sh(ns, "ping", "-c", "1", "-W", "2", address, check=False).returncode == 0
+
+
+def link_json(ns, name):
+    return json.loads(ip(ns, "-d", "-j", "addr", "show", "dev", name))[0]
+
+
+def test_check_apply_idempotent_and_traffic(lab):
+    p, host = lab
+    cfg = [endpoint(p, "c1", 2), endpoint(p, "c2", 3)]
+
+    check = run(host, cfg, check=True)
+    assert [a["op"] for a in check["actions"]] == ["create", "create"]
+    assert f"v{p}c1" not in ip(host, "-br", "link")
+
+    applied = run(host, cfg)
+    assert applied["actions"] == check["actions"]
+    eth0 = link_json(f"{p}-c1", "eth0")
+    assert eth0["address"] == "02:42:ac:1f:00:02" and "UP" in eth0["flags"]
+    assert eth0["ifalias"] == "netplumb.container"
+    host_end = link_json(host, f"v{p}c1")
+    assert host_end["master"] == "brt0" and host_end["ifalias"] == "netplumb.container"
+    assert "default via 172.31.0.1" in ip(f"{p}-c1", "route")
+    assert "default via fd00:31::1" in ip(f"{p}-c1", "-6", "route")
+
+    # traffic: container to container (v4 and v6) and container to the bridge's gateway address
+    assert ping(f"{p}-c1", "172.31.0.3")
+    assert ping(f"{p}-c2", "172.31.0.2")
+    assert ping(f"{p}-c1", "172.31.0.1")
+    assert ping(f"{p}-c1", "fd00:31::3")
+    assert ping(f"{p}-c2", "fd00:31::1")
+
+    assert run(host, cfg, check=True)["changed"] is False
+    assert run(host, cfg)["changed"] is False
+
+
+def test_same_peer_name_in_many_namespaces_and_deleted(lab):
+    p, host = lab
+    cfg = [endpoint(p, "c1", 2), endpoint(p, "c2", 3)]
+    run(host, cfg)
+    assert "eth0" in ip(f"{p}-c1", "-br", "link") and "eth0" in ip(f"{p}-c2", "-br", "link")
+
+    result = run(host, [{"name": f"v{p}c1"}, {"name": f"v{p}c2"}], state="deleted")
+    assert [a["summary"] for a in result["actions"]] == [f"delete veth v{p}c1", f"delete veth v{p}c2"]
+    assert result["diff"]["before"][f"v{p}c1"]["peer"]["netns"] == f"{p}-c1"
+    # nothing of it is left: neither end, no address, no route
+    assert f"v{p}" not in ip(host, "-br", "link")
+    for c in ("c1", "c2"):
+        assert "eth0" not in ip(f"{p}-{c}", "-br", "link")
+        assert "172.31" not in ip(f"{p}-{c}", "route") and "fd00:31" not in ip(f"{p}-{c}", "-6", "route")
+    assert "brt0" in ip(host, "-br", "link"), "the bridge stays"
+    assert run(host, [{"name": f"v{p}c1"}], state="deleted")["changed"] is False
+
+
+def test_replaced_exact_merged_adds(lab):
+    p, host = lab
+    run(host, [endpoint(p, "c1", 2)])
+    merged = run(host, [endpoint(p, "c1", 2, peer={"addresses": ["172.31.0.22/24"], "gateway": None})])
+    assert merged["diff"]["after"][f"v{p}c1"]["peer"]["addresses"] == [
+        "172.31.0.2/24",
+        "172.31.0.22/24",
+        "fd00:31::2/64",
+    ]
+    replaced = run(
+        host,
+        [endpoint(p, "c1", 2, hairpin=True, peer={"addresses": ["172.31.0.5/24"], "gateway": "172.31.0.1"})],
+        state="replaced",
+    )
+    [action] = replaced["actions"]
+    assert action["params"]["del_addresses"] == ["172.31.0.2/24", "172.31.0.22/24", "fd00:31::2/64"]
+    assert action["params"]["del_gateway"] == ["fd00:31::1"] and action["params"]["hairpin"] is True
+    addrs = ip(f"{p}-c1", "addr", "show", "eth0")
+    assert "172.31.0.5/24" in addrs and "172.31.0.2/" not in addrs and "fd00:31::2" not in addrs
+    assert "fd00:31::1" not in ip(f"{p}-c1", "-6", "route")
+    assert "hairpin on" in ip(host, "-d", "link", "show", f"v{p}c1")
+    assert ping(f"{p}-c1", "172.31.0.1")
+    assert (
+        run(
+            host,
+            [endpoint(p, "c1", 2, hairpin=True, peer={"addresses": ["172.31.0.5/24"], "gateway": "172.31.0.1"})],
+            state="replaced",
+        )["changed"]
+        is False
+    )
+
+
+def test_peer_rename_and_move(lab):
+    p, host = lab
+    run(host, [endpoint(p, "c1", 2)])
+    renamed = run(host, [endpoint(p, "c1", 2, peer={"name": "eth1"})])
+    assert [a["op"] for a in renamed["actions"]] == ["update"]
+    assert renamed["actions"][0]["params"]["rename_peer"] == ["eth0", "eth1"]
+    assert "eth1" in ip(f"{p}-c1", "-br", "link") and "172.31.0.2/24" in ip(f"{p}-c1", "addr", "show", "eth1")
+    assert ping(f"{p}-c1", "172.31.0.1")
+
+    moved = run(host, [endpoint(p, "c2", 2) | {"name": f"v{p}c1"}])
+    assert [a["op"] for a in moved["actions"]] == ["delete", "create"]
+    assert "eth1" not in ip(f"{p}-c1", "-br", "link")
+    assert "172.31.0.2/24" in ip(f"{p}-c2", "addr", "show", "eth0")
+    assert ping(f"{p}-c2", "172.31.0.1")
+
+
+def test_overridden_by_scope(lab):
+    p, host = lab
+    run(host, [endpoint(p, "c1", 2), endpoint(p, "c2", 3)])
+    ip(host, "link", "add", f"v{p}x", "type", "veth", "peer", "name", f"v{p}y")  # not ours
+    result = run(host, [endpoint(p, "c1", 2)], state="overridden", scope={"prefix": f"v{p}"})
+    assert [a["summary"] for a in result["actions"]] == [f"delete veth v{p}c2"]
+    links = ip(host, "-br", "link")
+    assert f"v{p}c2" not in links and f"v{p}x" in links and f"v{p}c1" in links
+
+
+def test_errors_change_nothing(lab):
+    p, host = lab
+    with pytest.raises(ValidationError, match="does not exist"):
+        run(host, [endpoint(p, "c1", 2), endpoint(p, "nope", 4)])
+    with pytest.raises(ValidationError, match="bridge brtX does not exist"):
+        run(host, [endpoint(p, "c1", 2, bridge="brtX")])
+    ip(f"{p}-c2", "link", "add", "eth0", "type", "veth", "peer", "name", "other")
+    with pytest.raises(ConflictError, match="already has an interface eth0"):
+        run(host, [endpoint(p, "c1", 2), endpoint(p, "c2", 3)])
+    assert f"v{p}" not in ip(host, "-br", "link")
+    assert "eth0" not in ip(f"{p}-c1", "-br", "link")
+
+
+def test_check_mode_with_dependencies_not_there_yet(lab):
+    """A netns and a bridge that an earlier task would create in check mode: plan, warn, create nothing."""
+    p, host = lab
+    cfg = [endpoint(p, "later", 2, bridge="brtlater")]
+    result = run(host, cfg, check=True)
+    assert [a["op"] for a in result["actions"]] == ["create"]
+    assert any("netns" in w for w in result["warnings"]) and any("brtlater" in w for w in result["warnings"])
+    assert f"{p}-later" not in netns_names()
+    assert f"v{p}" not in ip(host, "-br", "link")
+
+
+def test_delete_namespace_drops_pair(lab):
+    p, host = lab
+    run(host, [endpoint(p, "c1", 2)])
+    subprocess.run(["ip", "netns", "del", f"{p}-c1"], check=True)
+    # the kernel drops the pair with the namespace; the host end disappears shortly after
+    deadline = time.monotonic() + 3
+    while f"v{p}c1" in ip(host, "-br", "link") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run(host, [{"name": f"v{p}c1"}], state="deleted")["changed"] is False
+
+
+def test_routes_and_link_local_gateway(lab):
+    p, host = lab
+    cfg = [
+        endpoint(
+            p,
+            "c1",
+            2,
+            peer={
+                "gateway": ["172.31.0.1", "fe80::1"],
+                "routes": [{"dst": "10.50.0.0/16", "via": "172.31.0.1"}, {"dst": "fd00:50::/48", "via": "fd00:31::1"}],
+            },
+        )
+    ]
+    run(host, cfg)
+    assert "10.50.0.0/16 via 172.31.0.1 dev eth0" in ip(f"{p}-c1", "route")
+    v6 = ip(f"{p}-c1", "-6", "route")
+    assert "default via fe80::1 dev eth0" in v6 and "fd00:50::/48 via fd00:31::1 dev eth0" in v6
+    assert run(host, cfg)["changed"] is False
+    fewer = run(host, [endpoint(p, "c1", 2, peer={"gateway": ["172.31.0.1"], "routes": []})], state="replaced")
+    [action] = fewer["actions"]
+    assert action["params"]["del_gateway"] == ["fe80::1"] and len(action["params"]["del_routes"]) == 2
+    assert "10.50.0.0" not in ip(f"{p}-c1", "route") and "fe80::1" not in ip(f"{p}-c1", "-6", "route")
