@@ -203,7 +203,7 @@ def wiring(
             if position == 0:
                 gateways = [g for g in (alloc.get("gateway"), alloc.get("gateway6")) if g]
                 if gateways:
-                    peer["gateway"] = gateways if len(gateways) > 1 else gateways[0]
+                    peer["gateway"] = gateways
             veth: dict[str, Any] = {
                 "name": host_veth_name(endpoint.name, net),
                 "bridge": definition["bridge"],

@@ -118,7 +118,7 @@ def test_wiring_docker_default():
                 "addresses": ["172.17.0.2/16"],
                 "mac": "02:42:ac:11:00:02",
                 "mtu": 1500,
-                "gateway": "172.17.0.1",
+                "gateway": ["172.17.0.1"],
             },
         }
     ]
