@@ -28,19 +28,36 @@ from ansible_collections.netplumb.container.plugins.module_utils._plan import (
     target_state,
 )
 
+PREFIX_SCOPE_OPTIONS = {"prefix": {"type": "str", "required": True}}
 
-def resource_argument_spec(config_options: dict[str, Any]) -> dict[str, Any]:
-    """config/state/scope/force, shared by the resource modules (doc fragment: netplumb.container.resource)."""
+
+def resource_argument_spec(
+    config_options: dict[str, Any], scope_options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """config/state/scope/force, shared by the resource modules (doc fragment: netplumb.container.resource).
+
+    ``scope`` is ``{prefix}`` unless a resource whose objects have no name to
+    match passes its own ``scope_options`` (routes: ``{netns, table}``); its
+    engine then builds the Scope (``scope_from``) and its module documents ``scope``.
+    """
     return {
         "config": {"type": "list", "elements": "dict", "options": config_options},
         "state": {"type": "str", "choices": list(STATES), "default": "merged"},
-        "scope": {"type": "dict", "options": {"prefix": {"type": "str", "required": True}}},
+        "scope": {"type": "dict", "options": scope_options or PREFIX_SCOPE_OPTIONS},
         "force": {"type": "bool", "default": False},
     }
 
 
 class Engine(Protocol):
-    """A resource's engine: its planner ``resource`` plus kernel I/O."""
+    """A resource's engine: its planner ``resource`` plus kernel I/O.
+
+    Optional hooks, looked up with getattr:
+    ``scope_from(params) -> Scope | None`` for a scope other than ``{prefix}``;
+    ``preflight(want, have, params, check_mode) -> list[str]`` runs after the
+    read and before planning: it raises when something the config needs is
+    missing, or in check mode returns warnings instead (an earlier task of
+    the same play may create it).
+    """
 
     resource: Resource
 
@@ -65,8 +82,11 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         engine.check_mode = check_mode
     want = engine.validate(params)
     have = engine.read(nl, want, params)
+    preflight = getattr(engine, "preflight", None)
+    warnings = list(preflight(want, have, params, check_mode)) if preflight else []
     resource = engine.resource
-    after = target_state(resource, have, want, params["state"], scope_from(params), params.get("force", False))
+    scope = (getattr(engine, "scope_from", None) or scope_from)(params)
+    after = target_state(resource, have, want, params["state"], scope, params.get("force", False))
     actions = plan(resource, have, after)
     if not check_mode:
         apply_all(engine, nl, actions)
@@ -81,6 +101,7 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         "before": [engine.render(have[k]) for k in shown if k in have],
         "after": [engine.render(after[k]) for k in shown if k in after],
         "diff": diff_view(resource, have, after, engine.render),
+        "warnings": warnings,
     }
     if getattr(engine, "warnings", None):
         result["warnings"] = list(engine.warnings)
@@ -115,6 +136,8 @@ def run_module(module: AnsibleModule, engine: Engine) -> None:
     for warning in result.pop("warnings", []):
         module.warn(warning)
     diff = result.pop("diff")
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     if module._diff:
         result["diff"] = diff
     module.exit_json(**result)
