@@ -19,7 +19,11 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
     NetplumbError,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import STATES, Action
-from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink, netlink_error_text
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
+    Netlink,
+    NetlinkError,
+    netlink_error_text,
+)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import (
     Resource,
     Scope,
@@ -116,7 +120,7 @@ def apply_all(engine: Engine, nl: Netlink, actions: list[Action]) -> None:
         except NetplumbError as exc:
             exc.done = done
             raise
-        except OSError as exc:  # NetlinkError is an OSError
+        except (OSError, NetlinkError) as exc:  # pyroute2 0.9's NetlinkError is not an OSError
             where = f" in netns {action.netns}" if action.netns else ""
             raise KernelError(
                 f"{action.kind} {action.name}{where}: {action.op} failed: {netlink_error_text(exc)}", done
