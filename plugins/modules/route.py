@@ -175,7 +175,10 @@ before:
   elements: dict
   sample: []
 after:
-  description: The listed and the changed routes as they are now (in check mode, as they would be).
+  description:
+    - The listed and the changed routes as they are now (in check mode, as they would be).
+    - C(dev) is null for a changed route whose device the kernel picks (O(config[].via) without
+      O(config[].dev)); the next run reads it back.
   returned: always
   type: list
   elements: dict
