@@ -28,8 +28,12 @@ def ip(*args):
 
 
 def routes(ns):
-    """Every route of a namespace, all tables, both families (what `ip route` shows)."""
-    return ip("-n", ns, "-4", "route", "show", "table", "all") + ip("-n", ns, "-6", "route", "show", "table", "all")
+    """Every route of a namespace, all tables, both families (what `ip route` shows).
+
+    Without the link-local ones: the kernel adds those whenever the link's fe80:: address is ready.
+    """
+    text = ip("-n", ns, "-4", "route", "show", "table", "all") + ip("-n", ns, "-6", "route", "show", "table", "all")
+    return "".join(line + "\n" for line in text.splitlines() if not line.startswith(("fe80:", "local fe80:")))
 
 
 def own(ns):
