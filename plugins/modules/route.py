@@ -24,7 +24,7 @@ description:
   - In check mode a namespace or device that does not exist yet is a warning, not an error, so that a
     play whose earlier tasks create them can be checked as a whole.
 author:
-  - netplumb developers
+  - netplumb developers (@netplumb)
 options:
   config:
     description:

@@ -72,7 +72,7 @@ def pair(cleanup_netns):
 
 
 def test_check_apply_traffic_idempotent_ipv4_ipv6(pair):
-    a, _ = pair
+    a = pair[0]
     cfg = [
         {"dst": "10.99.0.0/24", "via": "10.9.0.2", "netns": a},
         {"dst": "fd00:99::/64", "via": "fd00:9::2", "netns": a},
@@ -123,7 +123,7 @@ def test_default_route_and_update_with_diff(pair):
 
 
 def test_overridden_removes_only_own_routes_in_scope(pair):
-    a, _ = pair
+    a = pair[0]
     ip("-n", a, "route", "add", "10.50.0.0/16", "via", "10.9.0.2")  # by hand: proto boot
     ip("-n", a, "route", "add", "10.51.0.0/16", "via", "10.9.0.2", "proto", "static")
     run(
@@ -157,7 +157,7 @@ def test_overridden_removes_only_own_routes_in_scope(pair):
 
 
 def test_foreign_route_needs_force_to_delete(pair):
-    a, _ = pair
+    a = pair[0]
     ip("-n", a, "route", "add", "10.50.0.0/16", "via", "10.9.0.2")
     with pytest.raises(Exception, match="not created by netplumb"):
         run([{"dst": "10.50.0.0/16", "netns": a}], state="deleted")
@@ -167,7 +167,7 @@ def test_foreign_route_needs_force_to_delete(pair):
 
 
 def test_onlink_big_table_metric_src_dev_route_are_idempotent(pair):
-    a, _ = pair
+    a = pair[0]
     cfg = [
         {"dst": "10.70.0.0/24", "via": "10.77.0.1", "dev": "v0", "onlink": True, "netns": a},
         {"dst": "10.71.0.0/24", "via": "10.9.0.2", "table": 1000, "metric": 7, "netns": a},
@@ -190,7 +190,7 @@ def test_onlink_big_table_metric_src_dev_route_are_idempotent(pair):
 
 
 def test_missing_netns_and_dev_fail_before_any_change_but_warn_in_check_mode(pair):
-    a, _ = pair
+    a = pair[0]
     cfg = [
         {"dst": "10.80.0.0/24", "via": "10.9.0.2", "netns": a},
         {"dst": "10.81.0.0/24", "dev": "nosuch0", "netns": a},
@@ -209,7 +209,7 @@ def test_missing_netns_and_dev_fail_before_any_change_but_warn_in_check_mode(pai
 
 
 def test_kernel_error_names_the_route(pair):
-    a, _ = pair
+    a = pair[0]
     with pytest.raises(
         KernelError, match=rf"route 10\.90\.0\.0/24 in netns {a}: create failed: Network is unreachable"
     ):

@@ -131,11 +131,11 @@ def spaces(prefix):
 
 
 def test_check_apply_idempotent_then_deleted(spaces, tmp_path):
-    _, a, _ = spaces
+    a = spaces[1]
     sh("ip", "-n", a, "route", "add", "10.50.0.0/16", "via", "10.9.0.2")  # foreign: must survive
     args = {"ns_a": a, "route_state": "overridden"}
 
-    check, _ = playbook(tmp_path, PLAYBOOK, args, "--check", "--diff")
+    check = playbook(tmp_path, PLAYBOOK, args, "--check", "--diff")[0]
     assert check["changed"] and len(check["actions"]) == 3
     assert own_routes(a) == [], "check mode changes nothing"
     labels = sorted(check["diff"]["after"])
@@ -147,19 +147,19 @@ def test_check_apply_idempotent_then_deleted(spaces, tmp_path):
     assert check["diff"]["before"] == {}
     assert check["diff"]["after"][f"10.99.0.0/24 in netns {a}"]["via"] == "10.9.0.2"
 
-    applied, _ = playbook(tmp_path, PLAYBOOK, args, "--diff")
+    applied = playbook(tmp_path, PLAYBOOK, args, "--diff")[0]
     assert applied["changed"] and applied["diff"] == check["diff"]
     assert [x["summary"] for x in applied["actions"]] == [x["summary"] for x in check["actions"]]
     assert len(own_routes(a)) == 3
     assert ping(a, "10.99.0.1") and ping(a, "fd00:99::1")
 
-    again, _ = playbook(tmp_path, PLAYBOOK, args, "--check", "--diff")
+    again = playbook(tmp_path, PLAYBOOK, args, "--check", "--diff")[0]
     assert again["changed"] is False and again["actions"] == []
     assert again["diff"] == {"before": {}, "after": {}}
-    again, _ = playbook(tmp_path, PLAYBOOK, args, "--diff")
+    again = playbook(tmp_path, PLAYBOOK, args, "--diff")[0]
     assert again["changed"] is False and again["actions"] == []
 
-    gone, _ = playbook(tmp_path, PLAYBOOK, {**args, "route_state": "deleted"}, "--diff")
+    gone = playbook(tmp_path, PLAYBOOK, {**args, "route_state": "deleted"}, "--diff")[0]
     assert gone["changed"] and sorted(gone["diff"]["before"]) == labels and gone["diff"]["after"] == {}
     assert own_routes(a) == [], "after deleted nothing of it is left"
     assert not ping(a, "10.99.0.1")
@@ -167,7 +167,7 @@ def test_check_apply_idempotent_then_deleted(spaces, tmp_path):
 
 
 def test_check_mode_route_in_a_namespace_an_earlier_task_creates(spaces, tmp_path):
-    prefix, _, _ = spaces
+    prefix = spaces[0]
     c = f"{prefix}-c"
     check, out = playbook(tmp_path, PLAY_WITH_NETNS, {"ns_c": c}, "--check")
     assert check["changed"] and [x["op"] for x in check["actions"]] == ["create"]
@@ -176,7 +176,7 @@ def test_check_mode_route_in_a_namespace_an_earlier_task_creates(spaces, tmp_pat
     )
     assert c not in sh("ip", "netns", "list")
 
-    applied, _ = playbook(tmp_path, PLAY_WITH_NETNS, {"ns_c": c})
+    applied = playbook(tmp_path, PLAY_WITH_NETNS, {"ns_c": c})[0]
     assert applied["changed"]
     assert own_routes(c) == ["10.55.0.0/24 dev lo proto 78 scope link "]
     again, out = playbook(tmp_path, PLAY_WITH_NETNS, {"ns_c": c}, "--check")
