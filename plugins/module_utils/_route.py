@@ -46,8 +46,18 @@ SCOPES = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254}
 SCOPE_NAMES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
 RT_SCOPE_NOWHERE = 255
 RTN_UNICAST = 1
-RTN_NAMES = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast", 6: "blackhole", 7: "unreachable"}
-RTN_NAMES.update({8: "prohibit", 9: "throw", 10: "nat"})
+RTN_NAMES = {
+    1: "unicast",
+    2: "local",
+    3: "broadcast",
+    4: "anycast",
+    5: "multicast",
+    6: "blackhole",
+    7: "unreachable",
+    8: "prohibit",
+    9: "throw",
+    10: "nat",
+}
 RTNH_F_ONLINK = 0x4
 RTM_F_CLONED = 0x200
 U32_MAX = 2**32 - 1
@@ -166,8 +176,6 @@ class RouteEngine:
     def __init__(self) -> None:
         self.links: dict[str | None, dict[str, int] | None] = {}
 
-    # -- validate ---------------------------------------------------------
-
     def validate(self, params: dict[str, Any]) -> list[Route]:
         state = params["state"]
         config = params.get("config") or []
@@ -198,8 +206,6 @@ class RouteEngine:
         table = parse_table(scope["table"], "scope.table") if scope.get("table") is not None else None
         return Scope(match=lambda r: r.netns == netns and (table is None or r.table == table))
 
-    # -- read ---------------------------------------------------------------
-
     def read(self, nl: Netlink, want: list[Route], params: dict[str, Any]) -> dict[Hashable, Route]:
         """One link dump and one route dump per family for each namespace involved."""
         families: dict[str | None, set[int]] = {}
@@ -229,20 +235,24 @@ class RouteEngine:
         """A namespace or device the config needs must exist; in check mode an earlier task may create it."""
         if params["state"] == "deleted":
             return []  # a route in a missing namespace or on a missing device is gone already
-        problems: list[str] = []
+        missing: dict[str, list[str]] = {}  # one message per missing namespace or device
         for route in want:
             where = f" in netns {route.netns}" if route.netns else ""
             links = self.links.get(route.netns)
-            label = f"route {route_name(route.dst, route.table, route.metric)}{where}"
             if links is None:
-                problems.append(f"{label}: netns {route.netns} does not exist")
+                problem = f"netns {route.netns} does not exist"
             elif route.dev is not None and route.dev not in links:
-                problems.append(f"{label}: device {route.dev} does not exist")
+                problem = f"device {route.dev}{where} does not exist"
+            else:
+                continue
+            missing.setdefault(problem, []).append(route_name(route.dst, route.table, route.metric) + where)
+        problems = []
+        for problem, names in missing.items():
+            more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+            problems.append(f"{problem}{' (yet)' if check_mode else ''}; needed by route {names[0]}{more}")
         if problems and not check_mode:
             raise ValidationError("; ".join(problems))
-        return [p + " (yet; assuming an earlier task creates it)" for p in dict.fromkeys(problems)]
-
-    # -- apply --------------------------------------------------------------
+        return [p + "; assuming an earlier task creates it" for p in problems]
 
     def apply(self, nl: Netlink, action: Action) -> None:
         p = action.params

@@ -198,13 +198,17 @@ def test_missing_netns_and_dev_fail_before_any_change_but_warn_in_check_mode(pai
     ]
     with pytest.raises(ValidationError, match=f"netns {a}-later does not exist") as err:
         run(cfg)
-    assert "device nosuch0 does not exist" in err.value.msg and not err.value.changed
+    assert f"device nosuch0 in netns {a} does not exist" in err.value.msg and not err.value.changed
     assert own(a) == "", "nothing applied"
 
     check = run(cfg, check=True)
     assert check["changed"] and len(check["actions"]) == 3
-    assert any("nosuch0 does not exist (yet" in w for w in check["warnings"])
-    assert any(f"netns {a}-later does not exist (yet" in w for w in check["warnings"])
+    assert check["warnings"] == [
+        f"device nosuch0 in netns {a} does not exist (yet); needed by route 10.81.0.0/24 in netns {a}; "
+        "assuming an earlier task creates it",
+        f"netns {a}-later does not exist (yet); needed by route 10.82.0.0/24 in netns {a}-later; "
+        "assuming an earlier task creates it",
+    ]
     assert f"{a}-later" not in ip("netns", "list"), "check mode never creates a namespace"
 
 

@@ -171,7 +171,7 @@ def test_check_mode_route_in_a_namespace_an_earlier_task_creates(spaces, tmp_pat
     c = f"{prefix}-c"
     check, out = playbook(tmp_path, PLAY_WITH_NETNS, {"ns_c": c}, "--check")
     assert check["changed"] and [x["op"] for x in check["actions"]] == ["create"]
-    assert f"[WARNING]: route 10.55.0.0/24 in netns {c}: netns {c} does not exist (yet" in out, (
+    assert f"[WARNING]: netns {c} does not exist (yet); needed by route 10.55.0.0/24 in netns {c}" in out, (
         "a warning, not a failure"
     )
     assert c not in sh("ip", "netns", "list")

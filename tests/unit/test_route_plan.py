@@ -35,9 +35,6 @@ def kernel(dst, **kw):
     return Route(dst=dst, **base)
 
 
-# -- plans ------------------------------------------------------------------
-
-
 def test_create_ipv4_and_ipv6_in_netns():
     got = run(
         {},
@@ -169,9 +166,6 @@ def test_labels_name_table_metric_and_netns():
     assert R.label(r.key) == "10.2.0.0/16 table 100 metric 3 in netns a"
 
 
-# -- validation -------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     "entry,message",
     [
@@ -226,18 +220,25 @@ def test_overridden_and_deleted_without_config_need_a_scope():
 
 
 def test_preflight_missing_netns_and_dev_error_or_warn_in_check_mode():
-    want = E.validate(params([{"dst": "10.0.0.0/24", "dev": "v9", "netns": "a"}, {"dst": "10.1.0.0/24", "dev": "x"}]))
-    E.links = {"a": {"lo": 1, "v0": 2}, None: None}
-    E.links[None] = {"lo": 1}
-    with pytest.raises(ValidationError, match=r"10\.0\.0\.0/24 in netns a: device v9 does not exist"):
+    cfg = [
+        {"dst": "10.0.0.0/24", "dev": "v9", "netns": "a"},
+        {"dst": "10.0.1.0/24", "dev": "v9", "netns": "a"},
+        {"dst": "10.1.0.0/24", "dev": "x"},
+    ]
+    want = E.validate(params(cfg))
+    E.links = {"a": {"lo": 1, "v0": 2}, None: {"lo": 1}}
+    with pytest.raises(
+        ValidationError, match=r"device v9 in netns a does not exist; needed by route 10\.0\.0\.0/24 in"
+    ):
         E.preflight(want, {}, params([]), check_mode=False)
-    warnings = E.preflight(want, {}, params([]), check_mode=True)
-    assert warnings == [
-        "route 10.0.0.0/24 in netns a: device v9 does not exist (yet; assuming an earlier task creates it)",
-        "route 10.1.0.0/24: device x does not exist (yet; assuming an earlier task creates it)",
+    assert E.preflight(want, {}, params([]), check_mode=True) == [
+        "device v9 in netns a does not exist (yet); needed by route 10.0.0.0/24 in netns a and 1 more; "
+        "assuming an earlier task creates it",
+        "device x does not exist (yet); needed by route 10.1.0.0/24; assuming an earlier task creates it",
     ]
     E.links = {"a": None, None: {"lo": 1, "x": 2}}
     assert E.preflight(want, {}, params([]), check_mode=True) == [
-        "route 10.0.0.0/24 in netns a: netns a does not exist (yet; assuming an earlier task creates it)"
+        "netns a does not exist (yet); needed by route 10.0.0.0/24 in netns a and 1 more; "
+        "assuming an earlier task creates it"
     ]
     assert E.preflight(want, {}, params([], "deleted"), check_mode=False) == []
