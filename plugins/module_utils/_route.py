@@ -373,6 +373,8 @@ def parse_route(entry: dict[str, Any], identity_only: bool = False) -> Route:
         check_ifname(dev, f"{what}: dev")
     if via is None and dev is None:
         raise ValidationError(f"{what}: needs via (a gateway), dev (a device), or both")
+    if via is not None and dev is None and ipaddress.ip_address(via).is_link_local:
+        raise ValidationError(f"{what}: the link-local gateway {via} needs dev (the link it is on)")
     scope = entry.get("scope")
     if scope is not None:
         if scope not in SCOPES:

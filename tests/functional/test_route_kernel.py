@@ -122,6 +122,18 @@ def test_default_route_and_update_with_diff(pair):
     assert ping(a, "10.99.0.1")
 
 
+def test_ipv6_default_route_via_link_local_gateway(pair):
+    a, b = pair
+    ip("-n", b, "addr", "add", "fe80::2/64", "dev", "v1", "nodad")
+    cfg = [{"dst": "default", "via": "fe80::2", "dev": "v0", "netns": a}]
+    assert run(cfg)["changed"]
+    assert "default via fe80::2 dev v0 proto 78 metric 1024" in own(a)
+    assert ping(a, "fd00:99::1")
+    assert run(cfg)["changed"] is False
+    run([{"dst": "default", "family": "ipv6", "netns": a}], state="deleted")
+    assert own(a) == "" and not ping(a, "fd00:99::1")
+
+
 def test_overridden_removes_only_own_routes_in_scope(pair):
     a = pair[0]
     ip("-n", a, "route", "add", "10.50.0.0/16", "via", "10.9.0.2")  # by hand: proto boot

@@ -51,6 +51,12 @@ def test_create_ipv4_and_ipv6_in_netns():
     ]
 
 
+def test_ipv6_default_via_link_local_gateway():
+    assert run({}, [{"dst": "default", "via": "fe80::1", "dev": "eth0"}]) == [
+        "create route ::/0: dev=eth0, metric=1024, protocol=78, scope=global, table=254, via=fe80::1"
+    ]
+
+
 def test_default_route_family_from_via_and_host_route():
     got = run({}, [{"dst": "default", "via": "fd00::1"}, {"dst": "10.0.0.5", "dev": "eth0", "onlink": False}])
     assert got == [
@@ -185,6 +191,7 @@ def test_labels_name_table_metric_and_netns():
         ({"dst": "10.0.0.0/24", "dev": "averyveryverylongname"}, "21 bytes long; Linux allows at most 15"),
         ({"dst": "10.0.0.0/24", "dev": "bad/name"}, "characters Linux does not allow"),
         ({"dst": "10.0.0.0/24"}, "needs via"),
+        ({"dst": "default", "via": "fe80::1"}, "link-local gateway fe80::1 needs dev"),
         ({"dst": "10.0.0.0/24", "dev": "v0", "table": 0}, "from 1 to 4294967295"),
         ({"dst": "10.0.0.0/24", "dev": "v0", "table": "nosuch"}, "main, default, local or a number"),
         ({"dst": "10.0.0.0/24", "dev": "v0", "scope": "galaxy"}, "scope must be one of"),
