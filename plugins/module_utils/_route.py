@@ -173,8 +173,11 @@ def default_scope(family: int, via: str | None) -> str:
 class RouteEngine:
     resource = RouteResource()
 
+    check_mode = False  # set by converge(): in check mode a missing netns or device is a warning
+
     def __init__(self) -> None:
         self.links: dict[str | None, dict[str, int] | None] = {}
+        self.warnings: list[str] = []
 
     def validate(self, params: dict[str, Any]) -> list[Route]:
         state = params["state"]
@@ -229,9 +232,10 @@ class RouteEngine:
                     route = route_from_msg(msg, netns, names)
                     if route is not None:
                         have.setdefault(route.key, route)  # a second nexthop appended to it: keep the first
+        self.warnings = self.preflight(want, params, self.check_mode)
         return have
 
-    def preflight(self, want: list[Route], have: dict, params: dict[str, Any], check_mode: bool) -> list[str]:
+    def preflight(self, want: list[Route], params: dict[str, Any], check_mode: bool) -> list[str]:
         """A namespace or device the config needs must exist; in check mode an earlier task may create it."""
         if params["state"] == "deleted":
             return []  # a route in a missing namespace or on a missing device is gone already

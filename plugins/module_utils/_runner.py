@@ -55,12 +55,7 @@ def resource_argument_spec(
 class Engine(Protocol):
     """A resource's engine: its planner ``resource`` plus kernel I/O.
 
-    Optional hooks, looked up with getattr:
-    ``scope_from(params) -> Scope | None`` for a scope other than ``{prefix}``;
-    ``preflight(want, have, params, check_mode) -> list[str]`` runs after the
-    read and before planning: it raises when something the config needs is
-    missing, or in check mode returns warnings instead (an earlier task of
-    the same play may create it).
+    Optional: ``scope_from(params) -> Scope | None`` for a scope other than ``{prefix}``.
     """
 
     resource: Resource
@@ -86,8 +81,6 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         engine.check_mode = check_mode
     want = engine.validate(params)
     have = engine.read(nl, want, params)
-    preflight = getattr(engine, "preflight", None)
-    warnings = list(preflight(want, have, params, check_mode)) if preflight else []
     resource = engine.resource
     scope = (getattr(engine, "scope_from", None) or scope_from)(params)
     after = target_state(resource, have, want, params["state"], scope, params.get("force", False))
@@ -105,7 +98,6 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         "before": [engine.render(have[k]) for k in shown if k in have],
         "after": [engine.render(after[k]) for k in shown if k in after],
         "diff": diff_view(resource, have, after, engine.render),
-        "warnings": warnings,
     }
     if getattr(engine, "warnings", None):
         result["warnings"] = list(engine.warnings)
@@ -140,8 +132,6 @@ def run_module(module: AnsibleModule, engine: Engine) -> None:
     for warning in result.pop("warnings", []):
         module.warn(warning)
     diff = result.pop("diff")
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
     if module._diff:
         result["diff"] = diff
     module.exit_json(**result)

@@ -237,15 +237,15 @@ def test_preflight_missing_netns_and_dev_error_or_warn_in_check_mode():
     with pytest.raises(
         ValidationError, match=r"device v9 in netns a does not exist; needed by route 10\.0\.0\.0/24 in"
     ):
-        E.preflight(want, {}, params([]), check_mode=False)
-    assert E.preflight(want, {}, params([]), check_mode=True) == [
+        E.preflight(want, params([]), check_mode=False)
+    assert E.preflight(want, params([]), check_mode=True) == [
         "device v9 in netns a does not exist (yet); needed by route 10.0.0.0/24 in netns a and 1 more; "
         "assuming an earlier task creates it",
         "device x does not exist (yet); needed by route 10.1.0.0/24; assuming an earlier task creates it",
     ]
     E.links = {"a": None, None: {"lo": 1, "x": 2}}
-    assert E.preflight(want, {}, params([]), check_mode=True) == [
+    assert E.preflight(want, params([]), check_mode=True) == [
         "netns a does not exist (yet); needed by route 10.0.0.0/24 in netns a and 1 more; "
         "assuming an earlier task creates it"
     ]
-    assert E.preflight(want, {}, params([], "deleted"), check_mode=False) == []
+    assert E.preflight(want, params([], "deleted"), check_mode=False) == []
