@@ -19,7 +19,11 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
     NetplumbError,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import STATES, Action
-from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink, netlink_error_text
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
+    Netlink,
+    NetlinkError,
+    netlink_error_text,
+)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import (
     Resource,
     Scope,
@@ -28,19 +32,31 @@ from ansible_collections.netplumb.container.plugins.module_utils._plan import (
     target_state,
 )
 
+PREFIX_SCOPE_OPTIONS = {"prefix": {"type": "str", "required": True}}
 
-def resource_argument_spec(config_options: dict[str, Any]) -> dict[str, Any]:
-    """config/state/scope/force, shared by the resource modules (doc fragment: netplumb.container.resource)."""
+
+def resource_argument_spec(
+    config_options: dict[str, Any], scope_options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """config/state/scope/force, shared by the resource modules (doc fragment: netplumb.container.resource).
+
+    ``scope`` is ``{prefix}`` unless a resource whose objects have no name to
+    match passes its own ``scope_options`` (routes: ``{netns, table}``); its
+    engine then builds the Scope (``scope_from``) and its module documents ``scope``.
+    """
     return {
         "config": {"type": "list", "elements": "dict", "options": config_options},
         "state": {"type": "str", "choices": list(STATES), "default": "merged"},
-        "scope": {"type": "dict", "options": {"prefix": {"type": "str", "required": True}}},
+        "scope": {"type": "dict", "options": scope_options or PREFIX_SCOPE_OPTIONS},
         "force": {"type": "bool", "default": False},
     }
 
 
 class Engine(Protocol):
-    """A resource's engine: its planner ``resource`` plus kernel I/O."""
+    """A resource's engine: its planner ``resource`` plus kernel I/O.
+
+    Optional: ``scope_from(params) -> Scope | None`` for a scope other than ``{prefix}``.
+    """
 
     resource: Resource
 
@@ -66,7 +82,8 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
     want = engine.validate(params)
     have = engine.read(nl, want, params)
     resource = engine.resource
-    after = target_state(resource, have, want, params["state"], scope_from(params), params.get("force", False))
+    scope = (getattr(engine, "scope_from", None) or scope_from)(params)
+    after = target_state(resource, have, want, params["state"], scope, params.get("force", False))
     actions = plan(resource, have, after)
     if not check_mode:
         apply_all(engine, nl, actions)
@@ -95,7 +112,7 @@ def apply_all(engine: Engine, nl: Netlink, actions: list[Action]) -> None:
         except NetplumbError as exc:
             exc.done = done
             raise
-        except OSError as exc:  # NetlinkError is an OSError
+        except (OSError, NetlinkError) as exc:  # pyroute2 0.9's NetlinkError is not an OSError
             where = f" in netns {action.netns}" if action.netns else ""
             raise KernelError(
                 f"{action.kind} {action.name}{where}: {action.op} failed: {netlink_error_text(exc)}", done
