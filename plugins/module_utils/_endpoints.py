@@ -186,7 +186,7 @@ def wiring(
     veths: list[dict[str, Any]] = []
     publish: dict[str, list[dict[str, Any]]] = {name: [] for name in networks}
     for endpoint in endpoints:
-        for position, (net, _) in enumerate(endpoint.networks):
+        for position, (net, _fixed) in enumerate(endpoint.networks):
             alloc = allocations.get(net, {}).get(endpoint.name)
             if alloc is None:
                 raise ValidationError(f"container {endpoint.name}: no address allocated on network {net}")
