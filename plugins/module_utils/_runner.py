@@ -9,7 +9,7 @@ Errors are typed in module_utils and become ``fail_json`` here, only here.
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Protocol
+from typing import Any, Callable, Hashable, Protocol
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -105,16 +105,28 @@ def apply_all(engine: Engine, nl: Netlink, actions: list[Action]) -> None:
 
 def run_module(module: AnsibleModule, engine: Engine) -> None:
     """Run the cycle for an AnsibleModule and exit with its result."""
-    try:
+
+    def cycle() -> dict[str, Any]:
         with Netlink() as nl:
-            result = converge(engine, module.params, module.check_mode, nl)
+            return converge(engine, module.params, module.check_mode, nl)
+
+    exit_with(module, cycle)
+
+
+def exit_with(module: AnsibleModule, cycle: Callable[[], dict[str, Any]]) -> None:
+    """Exit with what ``cycle()`` returns; the one place where a NetplumbError becomes fail_json.
+
+    For modules whose cycle is not ``converge`` over a Netlink session (ipam).
+    """
+    try:
+        result = cycle()
     except MissingDependencyError as exc:
         module.fail_json(msg=missing_required_lib(exc.library), exception=exc.reason)
     except NetplumbError as exc:
         module.fail_json(msg=exc.msg, changed=exc.changed, actions=[a.to_result() for a in exc.done])
     for warning in result.pop("warnings", []):
         module.warn(warning)
-    diff = result.pop("diff")
-    if module._diff:
+    diff = result.pop("diff", None)
+    if module._diff and diff is not None:
         result["diff"] = diff
     module.exit_json(**result)
