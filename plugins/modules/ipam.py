@@ -22,7 +22,7 @@ description:
     the old or the new store. A store that is corrupt or not this collection's is an error, never reset.
   - Errors (pool exhausted, an address taken or outside the subnet, a subnet changed under existing allocations)
     change nothing.
-  - B(Host subnets) (O(cluster)). The same allocator one level up, on the controller: leases one subnet of
+  - B(Host subnets) (O(cluster)). The same allocator one level up, on the controller. It leases one subnet of
     O(cluster.prefixlen) per inventory host from O(cluster.range), kept in O(cluster.lease_file). Run it once per
     play (C(run_once) and C(delegate_to=localhost)); it returns the whole host to subnet map.
 author:
