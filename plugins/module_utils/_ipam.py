@@ -107,7 +107,7 @@ class Pool:
             out[int(net.network_address)] = "the subnet-router anycast address"
         for name, addr in self.aux_addresses:
             out[int(addr)] = f"the aux address {name!r}"
-        out[int(self.gateway)] = "the gateway"
+        out.setdefault(int(self.gateway), "the gateway")
         return out
 
     def to_store(self) -> dict[str, Any]:
