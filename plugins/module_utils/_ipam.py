@@ -19,6 +19,7 @@ written.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import fcntl
@@ -765,12 +766,17 @@ def plan_cluster(current: Leases | None, spec: ClusterSpec) -> tuple[Leases, lis
             )
     excludes = [x for x in spec.exclude if x.version == spec.range.version]
     pinned = dict(spec.pinned)
-    for host, net in sorted(leases.items()):
-        if pinned.get(host, net) != net:
+    # Leases are aligned blocks of one size: an exclude at least as long lies inside one block (free, or
+    # that lease's own route); a shorter one overlaps exactly the leases that start inside it.
+    starts = sorted((int(n.network_address), h) for h, n in leases.items() if pinned.get(h, n) == n)
+    keys = [k for k, _ in starts]
+    for x in excludes:
+        if x.prefixlen >= spec.prefixlen:
             continue
-        for x in excludes:
-            if net.overlaps(x) and not x.subnet_of(net):
-                raise ConflictError(f"cluster: the lease {net} of {host} overlaps the excluded {x}")
+        i = bisect.bisect_left(keys, int(x.network_address))
+        if i < len(keys) and keys[i] <= int(x.broadcast_address):
+            host = starts[i][1]
+            raise ConflictError(f"cluster: the lease {leases[host]} of {host} overlaps the excluded {x}")
     for host, net in spec.pinned:
         if leases.get(host) == net:
             continue

@@ -274,8 +274,8 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
 from ansible_collections.netplumb.container.plugins.module_utils._ipam import MODULE_KWARGS, run_ipam
-from ansible_collections.netplumb.container.plugins.module_utils._runner import exit_with
 
 
 def main() -> None:
