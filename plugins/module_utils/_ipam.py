@@ -339,7 +339,7 @@ def parse_requests(config: list[dict[str, Any]] | None, pools: list[Pool], need_
         fixed: dict[int, Addr] = {}
         for value in raw:
             text = str(value)
-            addr = parse_addr(text.split("/")[0], f"endpoint {name}: address")
+            addr = parse_addr(text.split("/", maxsplit=1)[0], f"endpoint {name}: address")
             if addr.version in fixed:
                 raise ValidationError(f"endpoint {name}: more than one IPv{addr.version} address requested")
             pool = families.get(addr.version)
@@ -709,7 +709,7 @@ def parse_cluster(spec: dict[str, Any]) -> ClusterSpec:
         parse_net(c, "cluster: exclude") if "/" in str(c) else _host_net(c) for c in spec.get("exclude") or []
     )
     release = tuple(_check_host(h, "a released host") for h in spec.get("release") or [])
-    both = sorted(set(release) & (set(hosts) | {h for h, _ in pinned}))
+    both = sorted(set(release) & (set(hosts) | {h for h, _net in pinned}))
     if both:
         raise ValidationError(f"cluster: {', '.join(both)} both released and listed in hosts/pinned")
     return ClusterSpec(rng, length, hosts, tuple(pinned), exclude, release)
@@ -769,7 +769,7 @@ def plan_cluster(current: Leases | None, spec: ClusterSpec) -> tuple[Leases, lis
     # Leases are aligned blocks of one size: an exclude at least as long lies inside one block (free, or
     # that lease's own route); a shorter one overlaps exactly the leases that start inside it.
     starts = sorted((int(n.network_address), h) for h, n in leases.items() if pinned.get(h, n) == n)
-    keys = [k for k, _ in starts]
+    keys = [k for k, _host in starts]
     for x in excludes:
         if x.prefixlen >= spec.prefixlen:
             continue
@@ -841,7 +841,7 @@ def run_cluster(spec_params: dict[str, Any], check_mode: bool) -> dict[str, Any]
             store.write(dump_leases(new))
     before = dump_leases(current)["leases"] if current else {}
     after = dump_leases(new)["leases"]
-    listed = set(spec.hosts) | {h for h, _ in spec.pinned}
+    listed = set(spec.hosts) | {h for h, _net in spec.pinned}
     return {
         "changed": rewrite,
         "actions": [a.to_result() for a in actions],

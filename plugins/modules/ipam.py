@@ -26,7 +26,7 @@ description:
     O(cluster.prefixlen) per inventory host from O(cluster.range), kept in O(cluster.lease_file). Run it once per
     play (C(run_once) and C(delegate_to=localhost)); it returns the whole host to subnet map.
 author:
-  - netplumb developers
+  - netplumb developers (@netplumb)
 options:
   network:
     description:

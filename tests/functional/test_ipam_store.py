@@ -57,7 +57,7 @@ def test_parallel_processes_never_share_an_address(tmp_path):
     for p in procs:
         p.start()
     results = {}
-    for _ in procs:
+    for _proc in procs:
         results.update(queue.get(timeout=120))
     for p in procs:
         p.join(timeout=30)
@@ -132,7 +132,7 @@ def test_sigkill_in_the_middle_of_writes(tmp_path):
         store.write(docs[0])
     rng = random.Random(7)
     mid_write = 0
-    for _ in range(50):
+    for _round in range(50):
         child = CTX.Process(target=_rewrite, args=(path, docs))
         child.start()
         time.sleep(rng.uniform(0.01, 0.1))

@@ -157,7 +157,7 @@ def test_check_apply_idempotent(env, tmp_path):
 
 
 def test_failure_is_clear_and_changes_nothing(env, tmp_path):
-    proc, _ = play(env, tmp_path, FAILING)
+    proc, _result = play(env, tmp_path, FAILING)
     assert proc.returncode != 0
     assert "pool 172.30.0.0/30 is exhausted" in proc.stdout
     assert not (tmp_path / "ipam" / "itest.json").exists()

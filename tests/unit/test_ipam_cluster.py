@@ -150,9 +150,9 @@ hostnames = st.lists(st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True), uniqu
 def test_leases_disjoint_in_range_stable(first, second, excl):
     exclude = [f"10.244.{i}.0/24" for i in excl]
     spec = parse_cluster({"range": "10.244.0.0/16", "prefixlen": 24, "hosts": first, "exclude": exclude})
-    one, _ = plan_cluster(None, spec)
+    one, _actions = plan_cluster(None, spec)
     spec2 = parse_cluster({"range": "10.244.0.0/16", "prefixlen": 24, "hosts": second, "exclude": []})
-    two, _ = plan_cluster(one, spec2)
+    two, _actions = plan_cluster(one, spec2)
     nets = list(two.leases.values())
     assert len(set(nets)) == len(nets)
     rng = ipaddress.ip_network("10.244.0.0/16")
