@@ -157,3 +157,18 @@ def test_netlink_imports_without_pyroute2():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_reconcile_against_real_namespaces(tmp_path, cleanup_netns):
+    live, gone = f"{cleanup_netns}-live", f"{cleanup_netns}-gone"
+    for name in (live, gone):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    base = {"network": "rec", "subnet": "10.30.0.0/24", "state_dir": str(tmp_path), "state": "merged"}
+    run_endpoints({**base, "config": [{"endpoint": "a", "netns": live}, {"endpoint": "b", "netns": gone}]}, False)
+    subprocess.run(["ip", "netns", "del", gone], check=True)
+    checked = run_endpoints({**base, "config": [{"endpoint": "c"}], "reconcile": True}, True)
+    assert checked["reconciled"] == ["b"]
+    result = run_endpoints({**base, "config": [{"endpoint": "c"}], "reconcile": True}, False)
+    assert result["reconciled"] == ["b"] and result["released"] == ["b"]
+    assert result["allocations"]["c"]["ipv4"] == "10.30.0.3"  # b's address, released, is the lowest free
+    assert not run_endpoints({**base, "config": [{"endpoint": "c"}], "reconcile": True}, False)["changed"]
