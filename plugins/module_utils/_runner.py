@@ -4,20 +4,17 @@
 
 validate all input -> read the kernel once -> plan (pure) -> apply unless in
 check mode -> result with ``changed``, ``actions`` and (when asked) ``diff``.
-Errors are typed in module_utils and become ``fail_json`` here, only here.
+Errors are typed in module_utils and become ``fail_json`` in one place (_exit.exit_with).
 """
 
 from __future__ import annotations
 
 from typing import Any, Hashable, Protocol
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import (
-    KernelError,
-    MissingDependencyError,
-    NetplumbError,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError
+from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
 from ansible_collections.netplumb.container.plugins.module_utils._model import STATES, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
@@ -122,16 +119,9 @@ def apply_all(engine: Engine, nl: Netlink, actions: list[Action]) -> None:
 
 def run_module(module: AnsibleModule, engine: Engine) -> None:
     """Run the cycle for an AnsibleModule and exit with its result."""
-    try:
+
+    def cycle() -> dict[str, Any]:
         with Netlink() as nl:
-            result = converge(engine, module.params, module.check_mode, nl)
-    except MissingDependencyError as exc:
-        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.reason)
-    except NetplumbError as exc:
-        module.fail_json(msg=exc.msg, changed=exc.changed, actions=[a.to_result() for a in exc.done])
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+            return converge(engine, module.params, module.check_mode, nl)
+
+    exit_with(module, cycle)

@@ -1,0 +1,924 @@
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""IPAM: addresses for endpoints (a store per network on the host) and subnets for hosts (a lease file).
+
+Two layers, one allocator:
+
+- ``free_blocks`` walks the sorted taken intervals once and yields the lowest
+  free aligned blocks; it never enumerates a pool (a /8 or an IPv6 /64 costs
+  what its allocations cost). Size 1 = endpoint addresses, size 2**k = host subnets.
+- ``JsonStore`` is a JSON file with a format marker, read and written under an
+  exclusive flock on a lock file beside it, replaced atomically (tmp + fsync +
+  rename + fsync of the directory): a reader sees the old or the new file,
+  never a torn one, and two runs never hand out the same address.
+
+Planning (``plan_endpoints``, ``plan_cluster``) is pure: it takes the loaded
+state and returns the new state plus actions, or raises before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import dataclasses
+import fcntl
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, Union
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import (
+    ConflictError,
+    NetplumbError,
+    ValidationError,
+)
+from ansible_collections.netplumb.container.plugins.module_utils._model import (
+    Action,
+    check_netns_name,
+)
+
+FORMAT = "netplumb.container/ipam"
+CLUSTER_FORMAT = "netplumb.container/ipam-cluster"
+VERSION = 1
+DEFAULT_STATE_DIR = "/var/lib/netplumb/ipam"
+ENDPOINT_STATES = ("merged", "replaced", "overridden", "deleted")
+_NETWORK_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+Net = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+class StoreError(NetplumbError):
+    """A store or lease file that cannot be read, trusted or written."""
+
+
+# ---------------------------------------------------------------- allocator
+
+
+def free_blocks(lo: int, hi: int, size: int, blocked: list[tuple[int, int]]) -> Iterator[int]:
+    """Ascending starts of free ``size``-aligned blocks inside [lo, hi].
+
+    ``blocked`` holds inclusive (start, end) intervals sorted by start (they may
+    overlap). Each yielded block counts as taken from then on, so a caller
+    takes the next free block with ``next()``: n allocations cost O(n + len(blocked)).
+    """
+    cand = -(-lo // size) * size
+    i, n = 0, len(blocked)
+    while cand + size - 1 <= hi:
+        while i < n and blocked[i][1] < cand:
+            i += 1
+        if i < n and blocked[i][0] <= cand + size - 1:
+            cand = -(-(blocked[i][1] + 1) // size) * size
+            continue
+        yield cand
+        cand += size
+
+
+def _intervals(values: list[int]) -> list[tuple[int, int]]:
+    return [(v, v) for v in sorted(values)]
+
+
+# ---------------------------------------------------------------- pools
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    """One subnet of a network, Docker's way: gateway, ip_range for dynamic allocation, aux addresses."""
+
+    subnet: Net
+    gateway: Addr
+    ip_range: Net
+    aux_addresses: tuple[tuple[str, Addr], ...] = ()
+
+    @property
+    def family(self) -> int:
+        return self.subnet.version
+
+    def reserved(self) -> dict[int, str]:
+        """Addresses never handed out, with why."""
+        out: dict[int, str] = {}
+        net = self.subnet
+        if net.version == 4 and net.prefixlen <= 30:
+            out[int(net.network_address)] = "the network address"
+            out[int(net.broadcast_address)] = "the broadcast address"
+        elif net.version == 6 and net.prefixlen <= 126:
+            out[int(net.network_address)] = "the subnet-router anycast address"
+        for name, addr in self.aux_addresses:
+            out[int(addr)] = f"the aux address {name!r}"
+        out.setdefault(int(self.gateway), "the gateway")
+        return out
+
+    def to_store(self) -> dict[str, Any]:
+        return {
+            "subnet": str(self.subnet),
+            "gateway": str(self.gateway),
+            "ip_range": str(self.ip_range),
+            "aux_addresses": {k: str(v) for k, v in self.aux_addresses},
+        }
+
+
+def parse_net(value: Any, what: str) -> Net:
+    try:
+        return ipaddress.ip_network(str(value), strict=True)
+    except ValueError as exc:
+        hint = ""
+        with contextlib.suppress(ValueError):
+            hint = f" (did you mean {ipaddress.ip_network(str(value), strict=False)}?)"
+        raise ValidationError(f"{what} {value!r} is not a valid subnet: {exc}{hint}") from None
+
+
+def parse_addr(value: Any, what: str) -> Addr:
+    try:
+        return ipaddress.ip_address(str(value))
+    except ValueError:
+        raise ValidationError(f"{what} {value!r} is not a valid IP address") from None
+
+
+def _first_usable(net: Net) -> Addr:
+    if (net.num_addresses <= 2 and net.version == 4) or net.num_addresses == 1:
+        return net.network_address
+    return net.network_address + 1
+
+
+def parse_pool(spec: dict[str, Any], where: str) -> Pool:
+    if not spec.get("subnet"):
+        raise ValidationError(f"{where}: subnet is required")
+    subnet = parse_net(spec["subnet"], f"{where}: subnet")
+    what = f"{where} {subnet}"
+    gateway = parse_addr(spec["gateway"], f"{what}: gateway") if spec.get("gateway") else _first_usable(subnet)
+    if gateway not in subnet:
+        raise ValidationError(f"{what}: gateway {gateway} is outside the subnet")
+    ip_range = subnet
+    if spec.get("ip_range"):
+        ip_range = parse_net(spec["ip_range"], f"{what}: ip_range")
+        if ip_range.version != subnet.version or not ip_range.subnet_of(subnet):
+            raise ValidationError(f"{what}: ip_range {ip_range} is not inside the subnet")
+    aux = []
+    for name, value in sorted((spec.get("aux_addresses") or {}).items()):
+        addr = parse_addr(value, f"{what}: aux address {name!r}")
+        if addr not in subnet:
+            raise ValidationError(f"{what}: aux address {name!r} ({addr}) is outside the subnet")
+        aux.append((str(name), addr))
+    pool = Pool(subnet, gateway, ip_range, tuple(aux))
+    bad = pool.reserved()
+    if gateway != _first_usable(subnet) and bad.get(int(gateway)) not in (
+        None,
+        "the gateway",
+    ):
+        raise ValidationError(f"{what}: gateway {gateway} is {bad[int(gateway)]}")
+    return pool
+
+
+def parse_pools(params: dict[str, Any]) -> list[Pool]:
+    """The flat subnet/gateway/ip_range/aux_addresses options, or a ``pools`` list (one per family)."""
+    if params.get("pools"):
+        specs = [(spec, f"pools[{i}]") for i, spec in enumerate(params["pools"])]
+    elif params.get("subnet"):
+        specs = [
+            (
+                {k: params.get(k) for k in ("subnet", "gateway", "ip_range", "aux_addresses")},
+                "pool",
+            )
+        ]
+    else:
+        for key in ("gateway", "ip_range", "aux_addresses"):
+            if params.get(key):
+                raise ValidationError(f"{key} needs a subnet")
+        return []
+    pools = [parse_pool(spec, where) for spec, where in specs]
+    families = [p.family for p in pools]
+    if len(set(families)) != len(families):
+        raise ValidationError("pools: at most one IPv4 and one IPv6 pool per network")
+    return sorted(pools, key=lambda p: p.family)
+
+
+# ---------------------------------------------------------------- on-disk store
+
+
+class JsonStore:
+    """A JSON document with a format marker, flock-ed and replaced atomically."""
+
+    def __init__(self, path: str, fmt: str, what: str) -> None:
+        self.path = path
+        self.fmt = fmt
+        self.what = what
+        self.lock_path = path + ".lock"
+        self.tmp_path = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+
+    @contextlib.contextmanager
+    def locked(self, write: bool) -> Iterator[None]:
+        """Exclusive lock for a run that may write; shared (and only if the lock file exists) to look."""
+        try:
+            if write:
+                os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            else:
+                try:
+                    fd = os.open(self.lock_path, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    yield  # nothing was ever written here; a check run creates nothing
+                    return
+            fcntl.flock(fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+        except OSError as exc:
+            raise StoreError(f"{self.what} {self.path}: cannot lock {self.lock_path}: {exc.strerror}") from None
+        try:
+            yield
+        finally:
+            os.close(fd)  # closing drops the flock
+
+    def read(self) -> dict[str, Any] | None:
+        """The document, or None if there is none. Foreign or corrupt content is an error, never a reset."""
+        try:
+            with open(self.path, "rb") as fh:
+                raw = fh.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"{self.what} {self.path}: cannot read: {exc.strerror}") from None
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise self.corrupt(f"not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != self.fmt:
+            raise self.corrupt(f"not a {self.fmt} file (no format marker {self.fmt!r})")
+        version = data.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise self.corrupt(f"bad version {version!r}")
+        if version > VERSION:
+            raise self.corrupt(f"written by a newer netplumb.container (format version {version} > {VERSION})")
+        return data
+
+    def corrupt(self, detail: str) -> StoreError:
+        return StoreError(f"{self.what} {self.path} is unusable: {detail}; it was left untouched, fix or remove it")
+
+    def write(self, data: dict[str, Any]) -> None:
+        body = (
+            json.dumps(
+                {"format": self.fmt, "version": VERSION, **data},
+                indent=1,
+                sort_keys=True,
+            )
+            + "\n"
+        ).encode()
+        directory = os.path.dirname(self.path)
+        try:
+            fd = os.open(
+                self.tmp_path,
+                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                0o644,
+            )
+            try:
+                view = memoryview(body)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self.tmp_path, self.path)
+            # The rename is durable only once the directory entry is.
+            dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as exc:
+            raise StoreError(f"{self.what} {self.path}: write failed: {exc.strerror}") from None
+
+
+# ---------------------------------------------------------------- endpoint addresses
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    netns: str
+    addresses: tuple[Addr, ...]  # at most one per family, sorted by family
+
+    def by_family(self) -> dict[int, Addr]:
+        return {a.version: a for a in self.addresses}
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    endpoint: str
+    netns: str
+    fixed: tuple[Addr, ...] = ()
+
+
+@dataclasses.dataclass
+class NetworkState:
+    pools: list[Pool]
+    endpoints: dict[str, Record]
+
+
+def store_path(state_dir: str, network: str) -> str:
+    return os.path.join(state_dir, network + ".json")
+
+
+def check_network_name(name: Any) -> str:
+    if not isinstance(name, str) or not _NETWORK_RE.match(name):
+        raise ValidationError(
+            f"network name {name!r} is not allowed: 1-64 letters, digits and _.- (no '/', no leading '.' or '-')"
+        )
+    return name
+
+
+def parse_requests(config: list[dict[str, Any]] | None, pools: list[Pool], need_pools: bool) -> list[Request]:
+    families = {p.family: p for p in pools}
+    out: list[Request] = []
+    seen: set[str] = set()
+    for item in config or []:
+        name = check_netns_name(item.get("endpoint"), "endpoint")
+        if name in seen:
+            raise ValidationError(f"endpoint {name} is listed more than once in config")
+        seen.add(name)
+        netns = check_netns_name(item.get("netns") or name, f"endpoint {name}: netns")
+        raw = ([item["address"]] if item.get("address") else []) + list(item.get("addresses") or [])
+        fixed: dict[int, Addr] = {}
+        for value in raw:
+            text = str(value)
+            addr = parse_addr(text.split("/", maxsplit=1)[0], f"endpoint {name}: address")
+            if addr.version in fixed:
+                raise ValidationError(f"endpoint {name}: more than one IPv{addr.version} address requested")
+            pool = families.get(addr.version)
+            if pool is None:
+                if not need_pools:
+                    continue
+                raise ValidationError(f"endpoint {name}: address {addr} has no IPv{addr.version} pool in this network")
+            if addr not in pool.subnet:
+                raise ValidationError(f"endpoint {name}: address {addr} is outside the subnet {pool.subnet}")
+            if "/" in text and text.split("/", 1)[1] != str(pool.subnet.prefixlen):
+                raise ValidationError(f"endpoint {name}: {text} does not match the subnet {pool.subnet}")
+            why = pool.reserved().get(int(addr))
+            if why:
+                raise ValidationError(f"endpoint {name}: address {addr} is {why} of {pool.subnet}")
+            fixed[addr.version] = addr
+        out.append(Request(name, netns, tuple(fixed[f] for f in sorted(fixed))))
+    return out
+
+
+def load_network(data: dict[str, Any] | None, store: JsonStore, network: str) -> NetworkState | None:
+    """Validate a loaded endpoint store: every claim is checked, a bad one is an error naming the file."""
+    if data is None:
+        return None
+    try:
+        if data.get("network") != network:
+            raise ValidationError(f"it belongs to network {data.get('network')!r}, not {network!r}")
+        if not isinstance(data.get("pools"), list) or not isinstance(data.get("endpoints"), dict):
+            raise ValidationError("pools or endpoints missing")
+        pools = [parse_pool(p, "stored pool") for p in data["pools"]]
+        by_family = {p.family: p for p in pools}
+        if len(by_family) != len(pools):
+            raise ValidationError("two pools of one family")
+        endpoints: dict[str, Record] = {}
+        held: dict[Addr, str] = {}
+        for name, rec in data["endpoints"].items():
+            check_netns_name(name, "endpoint")
+            if not isinstance(rec, dict) or not isinstance(rec.get("addresses"), list):
+                raise ValidationError(f"endpoint {name}: no address list")
+            addrs = sorted(
+                (parse_addr(a, f"endpoint {name}") for a in rec["addresses"]),
+                key=lambda a: a.version,
+            )
+            for addr in addrs:
+                pool = by_family.get(addr.version)
+                if pool is None or addr not in pool.subnet:
+                    raise ValidationError(f"endpoint {name}: {addr} is in no stored pool")
+                if addr in held:
+                    raise ValidationError(f"{addr} is held by both {held[addr]} and {name}")
+                held[addr] = name
+            if len({a.version for a in addrs}) != len(addrs):
+                raise ValidationError(f"endpoint {name}: two addresses of one family")
+            endpoints[name] = Record(check_netns_name(rec.get("netns") or name), tuple(addrs))
+    except (ValidationError, AttributeError, TypeError) as exc:
+        raise store.corrupt(getattr(exc, "msg", str(exc))) from None
+    return NetworkState(pools, endpoints)
+
+
+def dump_network(network: str, state: NetworkState) -> dict[str, Any]:
+    return {
+        "network": network,
+        "pools": [p.to_store() for p in state.pools],
+        "endpoints": {
+            name: {"netns": rec.netns, "addresses": [str(a) for a in rec.addresses]}
+            for name, rec in sorted(state.endpoints.items())
+        },
+    }
+
+
+@dataclasses.dataclass
+class EndpointOutcome:
+    state: NetworkState
+    actions: list[Action]
+    released: list[str]
+    reconciled: list[str]
+    allocations: dict[str, dict[str, Any]]
+    write: bool
+
+
+def plan_endpoints(
+    network: str,
+    current: NetworkState | None,
+    pools: list[Pool],
+    requests: list[Request],
+    state: str,
+    alive: Callable[[str], bool] | None = None,
+    listed: bool = True,
+) -> EndpointOutcome:
+    """The new store content for a run. Pure; raises before anything would be written.
+
+    ``alive(netns)`` is given when reconciling: unlisted endpoints whose namespace
+    is gone are released. ``listed`` is False for ``deleted`` without config (= all).
+    """
+    have = dict(current.endpoints) if current else {}
+    old_pools = current.pools if current else []
+    if not pools:
+        pools = old_pools
+    names = [r.endpoint for r in requests]
+    wanted = set(names)
+    actions: list[Action] = []
+
+    released: list[str] = []
+    if state == "deleted":
+        released = [n for n in (names if listed else sorted(have)) if n in have]
+    elif state == "overridden":
+        released = sorted(n for n in have if n not in wanted)
+    reconciled: list[str] = []
+    if alive is not None:
+        reconciled = sorted(n for n in have if n not in wanted and n not in released and not alive(have[n].netns))
+    after = {n: r for n, r in have.items() if n not in released and n not in reconciled}
+    for n in released + reconciled:
+        actions.append(
+            Action(
+                "delete",
+                "ipam",
+                n,
+                params={"addresses": [str(a) for a in have[n].addresses]},
+                phase=0,
+            )
+        )
+
+    _check_pool_change(network, old_pools, pools, after)
+
+    if state != "deleted":
+        _allocate(network, pools, requests, after, moving=state in ("replaced", "overridden"))
+        for req in requests:
+            old, new = have.get(req.endpoint), after[req.endpoint]
+            if old == new:
+                continue
+            params = {"addresses": [str(a) for a in new.addresses]}
+            if old is not None and old.netns != new.netns:
+                params["netns"] = new.netns
+            actions.append(
+                Action(
+                    "update" if old else "create",
+                    "ipam",
+                    req.endpoint,
+                    params=params,
+                    phase=1,
+                )
+            )
+
+    new_state = NetworkState(pools, after)
+    # Looking at a network that has no store creates nothing (deleted on an empty host).
+    creates_nothing = current is None and state == "deleted"
+    if not creates_nothing and [p.to_store() for p in old_pools] != [p.to_store() for p in pools]:
+        old_families = {p.family for p in old_pools}
+        for p in reversed(pools):
+            if p not in old_pools:
+                op = "update" if p.family in old_families else "create"
+                actions.insert(
+                    0,
+                    Action(op, "ipam pool", str(p.subnet), params={"network": network}),
+                )
+    allocations = {} if state == "deleted" else {n: describe(pools, after[n]) for n in names}
+    write = bool(actions) and not creates_nothing
+    return EndpointOutcome(new_state, actions if write else [], released, reconciled, allocations, write)
+
+
+def _check_pool_change(network: str, old: list[Pool], new: list[Pool], after: dict[str, Record]) -> None:
+    """A pool may change only where no remaining allocation would be stranded or collide."""
+    new_by = {p.family: p for p in new}
+    old_by = {p.family: p for p in old}
+    for name, rec in sorted(after.items()):
+        for addr in rec.addresses:
+            pool = new_by.get(addr.version)
+            if pool is None or addr not in pool.subnet:
+                was = old_by.get(addr.version)
+                now = pool.subnet if pool else "no pool"
+                raise ConflictError(
+                    f"network {network}: the IPv{addr.version} subnet changed from {was.subnet if was else '?'} "
+                    f"to {now} while endpoints still hold addresses in it (e.g. {name}: {addr}); "
+                    "release them first (state=deleted or overridden)"
+                )
+            why = pool.reserved().get(int(addr))
+            if why:
+                raise ConflictError(f"network {network}: {addr}, {why} of {pool.subnet}, is held by endpoint {name}")
+
+
+def _allocate(
+    network: str,
+    pools: list[Pool],
+    requests: list[Request],
+    after: dict[str, Record],
+    moving: bool,
+) -> None:
+    """Give every listed endpoint one address per pool: keep, fixed request, or lowest free."""
+    holder = {a: n for n, r in after.items() for a in r.addresses}
+    pending: dict[int, list[str]] = {p.family: [] for p in pools}
+    chosen: dict[str, dict[int, Addr]] = {}
+    for req in requests:
+        mine = after[req.endpoint].by_family() if req.endpoint in after else {}
+        for addr in req.fixed:
+            current = mine.get(addr.version)
+            if current == addr:
+                continue
+            if current is not None and not moving:
+                raise ConflictError(
+                    f"network {network}: endpoint {req.endpoint} holds {current}, not the requested {addr}; "
+                    "use state=replaced to move it"
+                )
+            other = holder.get(addr)
+            if other is not None and other != req.endpoint:
+                raise ConflictError(f"network {network}: endpoint {req.endpoint} requests {addr}, held by {other}")
+            if current is not None:
+                del holder[current]
+            holder[addr] = req.endpoint
+            mine[addr.version] = addr
+        for pool in pools:
+            if pool.family not in mine:
+                pending[pool.family].append(req.endpoint)
+        chosen[req.endpoint] = mine
+    for pool in pools:
+        need = pending[pool.family]
+        if not need:
+            continue
+        taken = list(pool.reserved()) + [int(a) for a in holder if a.version == pool.family]
+        lo, hi = (
+            int(pool.ip_range.network_address),
+            int(pool.ip_range.broadcast_address),
+        )
+        free = free_blocks(lo, hi, 1, _intervals(taken))
+        for i, name in enumerate(need):
+            value = next(free, None)
+            if value is None:
+                raise ConflictError(
+                    f"network {network}: pool {pool.ip_range} is exhausted: {len(need) - i} of {len(need)} "
+                    f"endpoints got no IPv{pool.family} address ({name} first); nothing was changed"
+                )
+            chosen[name][pool.family] = (
+                ipaddress.ip_address(value) if pool.family == 4 else ipaddress.IPv6Address(value)
+            )
+    for req in requests:
+        mine = chosen[req.endpoint]
+        after[req.endpoint] = Record(req.netns, tuple(mine[f] for f in sorted(mine)))
+
+
+def docker_mac(addr: Addr) -> str:
+    """Docker's MAC for an endpoint: 02:42 + the IPv4 address (for IPv6-only, its last four bytes)."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in addr.packed[-4:])
+
+
+def describe(pools: list[Pool], rec: Record) -> dict[str, Any]:
+    by = {p.family: p for p in pools}
+    out: dict[str, Any] = {"netns": rec.netns, "addresses": []}
+    for addr in rec.addresses:
+        pool = by[addr.version]
+        out["addresses"].append(f"{addr}/{pool.subnet.prefixlen}")
+        sfx = "" if addr.version == 4 else "6"
+        out[f"ipv{addr.version}"] = str(addr)
+        out[f"prefixlen{sfx}"] = pool.subnet.prefixlen
+        out[f"gateway{sfx}"] = str(pool.gateway)
+    if rec.addresses:
+        out["mac"] = docker_mac(rec.by_family().get(4) or rec.addresses[0])
+    return out
+
+
+def run_endpoints(params: dict[str, Any], check_mode: bool, alive: Callable[[str], bool] | None = None) -> dict:
+    """The endpoint mode, pure of Ansible: validate, lock, load, plan, write unless check mode."""
+    network = check_network_name(params.get("network"))
+    state = params.get("state") or "merged"
+    if state not in ENDPOINT_STATES:
+        raise ValidationError(f"state must be one of {', '.join(ENDPOINT_STATES)}")
+    pools = parse_pools(params)
+    if state != "deleted" and not pools:
+        raise ValidationError(f"network {network}: state={state} needs a pool (subnet, or pools)")
+    if state in ("merged", "replaced") and not params.get("config"):
+        raise ValidationError(f"network {network}: state={state} needs a non-empty config")
+    requests = parse_requests(params.get("config"), pools, need_pools=state != "deleted")
+    if params.get("reconcile") and alive is None:
+        from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
+            netns_exists as alive,
+        )
+    store = JsonStore(
+        store_path(params.get("state_dir") or DEFAULT_STATE_DIR, network),
+        FORMAT,
+        "IPAM store",
+    )
+    with store.locked(write=not check_mode):
+        current = load_network(store.read(), store, network)
+        out = plan_endpoints(
+            network,
+            current,
+            pools,
+            requests,
+            state,
+            alive=alive if params.get("reconcile") else None,
+            listed=bool(params.get("config")),
+        )
+        if out.write and not check_mode:
+            store.write(dump_network(network, out.state))
+    before = dump_network(network, current)["endpoints"] if current else {}
+    after = dump_network(network, out.state)["endpoints"] if out.write else before
+    return {
+        "changed": bool(out.actions),
+        "actions": [a.to_result() for a in out.actions],
+        "allocations": out.allocations,
+        "released": out.released + out.reconciled,
+        "reconciled": out.reconciled,
+        "store": store.path,
+        "diff": _diff(before, after, store.path),
+    }
+
+
+def _diff(before: dict, after: dict, path: str) -> dict[str, Any]:
+    keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    return {
+        "before": {k: before[k] for k in keys if k in before},
+        "after": {k: after[k] for k in keys if k in after},
+        "before_header": path,
+        "after_header": path,
+    }
+
+
+# ---------------------------------------------------------------- host subnets (controller)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterSpec:
+    range: Net
+    prefixlen: int
+    hosts: tuple[str, ...]
+    pinned: tuple[tuple[str, Net], ...]
+    exclude: tuple[Net, ...]
+    release: tuple[str, ...]
+
+
+@dataclasses.dataclass
+class Leases:
+    range: Net
+    prefixlen: int
+    leases: dict[str, Net]
+
+
+def _check_host(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"cluster: {what} must be a non-empty inventory hostname, got {name!r}")
+    return name
+
+
+def parse_cluster(spec: dict[str, Any]) -> ClusterSpec:
+    if not spec.get("range"):
+        raise ValidationError("cluster: range is required (e.g. 10.244.0.0/16)")
+    rng = parse_net(spec["range"], "cluster: range")
+    length = spec.get("prefixlen")
+    if length is None:
+        length = 24 if rng.version == 4 else 64
+    if not isinstance(length, int) or not rng.prefixlen <= length <= rng.max_prefixlen:
+        raise ValidationError(
+            f"cluster: prefixlen {length!r} must be between {rng.prefixlen} (the range's) and {rng.max_prefixlen}"
+        )
+    hosts = tuple(_check_host(h, "a host") for h in spec.get("hosts") or [])
+    if len(set(hosts)) != len(hosts):
+        dup = next(h for h in hosts if hosts.count(h) > 1)
+        raise ValidationError(f"cluster: host {dup} is listed more than once in hosts")
+    pinned = []
+    for host, value in sorted((spec.get("pinned") or {}).items()):
+        net = parse_net(value, f"cluster: pinned subnet of {host}")
+        if net.version != rng.version or not net.subnet_of(rng) or net.prefixlen != length:
+            raise ValidationError(f"cluster: pinned subnet {net} of {host} is not a /{length} inside {rng}")
+        pinned.append((_check_host(host, "a pinned host"), net))
+    seen: dict[Net, str] = {}
+    for host, net in pinned:
+        if net in seen:
+            raise ValidationError(f"cluster: {host} and {seen[net]} are both pinned to {net}")
+        seen[net] = host
+    exclude = tuple(
+        parse_net(c, "cluster: exclude") if "/" in str(c) else _host_net(c) for c in spec.get("exclude") or []
+    )
+    release = tuple(_check_host(h, "a released host") for h in spec.get("release") or [])
+    both = sorted(set(release) & (set(hosts) | {h for h, _net in pinned}))
+    if both:
+        raise ValidationError(f"cluster: {', '.join(both)} both released and listed in hosts/pinned")
+    return ClusterSpec(rng, length, hosts, tuple(pinned), exclude, release)
+
+
+def _host_net(value: Any) -> Net:
+    addr = parse_addr(value, "cluster: exclude")
+    return ipaddress.ip_network(addr)
+
+
+def load_leases(data: dict[str, Any] | None, store: JsonStore) -> Leases | None:
+    if data is None:
+        return None
+    try:
+        rng = parse_net(data.get("range"), "range")
+        length = data.get("prefixlen")
+        if not isinstance(length, int) or not isinstance(data.get("leases"), dict):
+            raise ValidationError("prefixlen or leases missing")
+        leases = {}
+        for host, value in data["leases"].items():
+            net = parse_net(value, f"lease of {host}")
+            if net.version != rng.version or not net.subnet_of(rng) or net.prefixlen != length:
+                raise ValidationError(f"lease {net} of {host} is not a /{length} inside {rng}")
+            leases[host] = net
+        ordered = sorted(leases.items(), key=lambda kv: kv[1])
+        for (h1, n1), (h2, n2) in zip(ordered, ordered[1:]):
+            if n1.overlaps(n2):
+                raise ValidationError(f"{h1} and {h2} hold overlapping leases {n1} and {n2}")
+    except (ValidationError, AttributeError, TypeError) as exc:
+        raise store.corrupt(getattr(exc, "msg", str(exc))) from None
+    return Leases(rng, length, leases)
+
+
+def plan_cluster(current: Leases | None, spec: ClusterSpec) -> tuple[Leases, list[Action]]:
+    """Leases after this run. Pure; raises before anything would be written."""
+    have = dict(current.leases) if current else {}
+    actions: list[Action] = []
+    leases = dict(have)
+    for host in spec.release:
+        if host in leases:
+            actions.append(
+                Action(
+                    "delete",
+                    "subnet lease",
+                    host,
+                    params={"subnet": str(leases.pop(host))},
+                )
+            )
+    for host, net in sorted(leases.items()):
+        if net.prefixlen != spec.prefixlen or not net.subnet_of(spec.range):
+            raise ConflictError(
+                f"cluster: the range or prefixlen changed to {spec.range} /{spec.prefixlen} but {host} holds "
+                f"{net}; release it first (cluster.release)"
+            )
+    excludes = [x for x in spec.exclude if x.version == spec.range.version]
+    pinned = dict(spec.pinned)
+    # Leases are aligned blocks of one size: an exclude at least as long lies inside one block (free, or
+    # that lease's own route); a shorter one overlaps exactly the leases that start inside it.
+    starts = sorted((int(n.network_address), h) for h, n in leases.items() if pinned.get(h, n) == n)
+    keys = [k for k, _host in starts]
+    for x in excludes:
+        if x.prefixlen >= spec.prefixlen:
+            continue
+        i = bisect.bisect_left(keys, int(x.network_address))
+        if i < len(keys) and keys[i] <= int(x.broadcast_address):
+            host = starts[i][1]
+            raise ConflictError(f"cluster: the lease {leases[host]} of {host} overlaps the excluded {x}")
+    for host, net in spec.pinned:
+        if leases.get(host) == net:
+            continue
+        for x in excludes:
+            if net.overlaps(x):
+                raise ConflictError(f"cluster: the subnet {net} pinned for {host} overlaps the excluded {x}")
+        for other, held in sorted(leases.items()):
+            if other != host and held.overlaps(net):
+                raise ConflictError(f"cluster: the subnet {net} pinned for {host} is leased to {other}")
+        op = "update" if host in leases else "create"
+        leases[host] = net
+        actions.append(Action(op, "subnet lease", host, params={"subnet": str(net), "pinned": True}))
+    need = [h for h in spec.hosts if h not in leases]
+    if need:
+        size = 1 << (spec.range.max_prefixlen - spec.prefixlen)
+        lo, hi = int(spec.range.network_address), int(spec.range.broadcast_address)
+        blocked = sorted(
+            [(int(n.network_address), int(n.broadcast_address)) for n in leases.values()]
+            + [(int(x.network_address), int(x.broadcast_address)) for x in excludes if x.overlaps(spec.range)]
+        )
+        free = free_blocks(lo, hi, size, blocked)
+        for i, host in enumerate(need):
+            start = next(free, None)
+            if start is None:
+                raise ConflictError(
+                    f"cluster: the range {spec.range} has no free /{spec.prefixlen} left for {len(need) - i} "
+                    f"of {len(need)} new hosts ({host} first); nothing was changed"
+                )
+            net = ipaddress.ip_network((start, spec.prefixlen))
+            leases[host] = net
+            actions.append(Action("create", "subnet lease", host, params={"subnet": str(net)}))
+    return Leases(spec.range, spec.prefixlen, leases), actions
+
+
+def run_cluster(spec_params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """The host-subnet mode, pure of Ansible (runs on the controller)."""
+    path = spec_params.get("lease_file")
+    if not path or not os.path.isabs(str(path)):
+        raise ValidationError(
+            f"cluster: lease_file must be an absolute path (e.g. '{{{{ inventory_dir }}}}/subnets.json'), got {path!r}"
+        )
+    spec = parse_cluster(spec_params)
+    store = JsonStore(str(path), CLUSTER_FORMAT, "subnet lease file")
+    with store.locked(write=not check_mode):
+        current = load_leases(store.read(), store)
+        new, actions = plan_cluster(current, spec)
+        if current is not None and (current.range, current.prefixlen) != (
+            new.range,
+            new.prefixlen,
+        ):
+            actions.insert(
+                0,
+                Action(
+                    "update",
+                    "subnet range",
+                    str(new.range),
+                    params={"prefixlen": new.prefixlen},
+                ),
+            )
+        rewrite = bool(actions)
+        if rewrite and not check_mode:
+            store.write(dump_leases(new))
+    before = dump_leases(current)["leases"] if current else {}
+    after = dump_leases(new)["leases"]
+    listed = set(spec.hosts) | {h for h, _net in spec.pinned}
+    return {
+        "changed": rewrite,
+        "actions": [a.to_result() for a in actions],
+        "subnets": after,
+        "unlisted": sorted(h for h in after if h not in listed),
+        "released": [a.name for a in actions if a.op == "delete"],
+        "lease_file": store.path,
+        "diff": _diff(before, after, store.path),
+    }
+
+
+def dump_leases(leases: Leases) -> dict[str, Any]:
+    return {
+        "range": str(leases.range),
+        "prefixlen": leases.prefixlen,
+        "leases": {h: str(n) for h, n in sorted(leases.leases.items())},
+    }
+
+
+def run_ipam(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    if params.get("cluster"):
+        return run_cluster(params["cluster"], check_mode)
+    return run_endpoints(params, check_mode)
+
+
+_POOL_OPTIONS = {
+    "subnet": {"type": "str", "required": True},
+    "gateway": {"type": "str"},
+    "ip_range": {"type": "str"},
+    "aux_addresses": {"type": "dict"},
+}
+
+ARGUMENT_SPEC: dict[str, Any] = {
+    "network": {"type": "str"},
+    "subnet": {"type": "str"},
+    "gateway": {"type": "str"},
+    "ip_range": {"type": "str"},
+    "aux_addresses": {"type": "dict"},
+    "pools": {"type": "list", "elements": "dict", "options": _POOL_OPTIONS},
+    "config": {
+        "type": "list",
+        "elements": "dict",
+        "options": {
+            "endpoint": {"type": "str", "required": True},
+            "netns": {"type": "str"},
+            "address": {"type": "str"},
+            "addresses": {"type": "list", "elements": "str"},
+        },
+    },
+    "state": {"type": "str", "choices": list(ENDPOINT_STATES), "default": "merged"},
+    "reconcile": {"type": "bool", "default": False},
+    "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
+    "cluster": {
+        "type": "dict",
+        "options": {
+            "range": {"type": "str", "required": True},
+            "prefixlen": {"type": "int"},
+            "lease_file": {"type": "path", "required": True},
+            "hosts": {"type": "list", "elements": "str"},
+            "pinned": {"type": "dict"},
+            "exclude": {"type": "list", "elements": "str"},
+            "release": {"type": "list", "elements": "str"},
+        },
+    },
+}
+
+MODULE_KWARGS: dict[str, Any] = {
+    "argument_spec": ARGUMENT_SPEC,
+    "mutually_exclusive": [
+        ("network", "cluster"),
+        ("pools", "subnet"),
+        ("pools", "gateway"),
+        ("pools", "ip_range"),
+        ("pools", "aux_addresses"),
+        ("cluster", "config"),
+        ("cluster", "reconcile"),
+    ],
+    "required_one_of": [("network", "cluster")],
+    "supports_check_mode": True,
+}
