@@ -151,6 +151,8 @@ class Lab:
         self.state_dir = state_dir
         self.dir = os.path.join(state_dir, name)
         self.hosts_file = os.path.join(self.dir, "hosts.json")
+        # An inventory source for the netplumb.container.lab inventory plugin, for labs not named "lab".
+        self.inventory_file = os.path.join(self.dir, f"{name}.netplumb_lab.yml")
 
     def read(self) -> dict | None:
         try:
@@ -214,7 +216,7 @@ class Lab:
         names = [f"h{i}" for i in range(1, hosts + 1)] + (["outside"] if outside else [])
         state = self.read()
         if self.alive(state) and sorted(state["hosts"]) == sorted(names):
-            return {"changed": False, "lab": self.name, **state}
+            return {"changed": False, "lab": self.name, "inventory": self.inventory_file, **state}
         # Anything else (a different size, a crashed or half-made lab) is rebuilt from scratch.
         self.down()
         t0 = time.monotonic()
@@ -252,10 +254,12 @@ class Lab:
             with open(tmp, "w") as f:
                 json.dump(state, f, indent=1)
             os.rename(tmp, self.hosts_file)
+            with open(self.inventory_file, "w") as f:
+                f.write(f"---\nplugin: netplumb.container.lab\nlab: {self.name}\nstate_dir: {self.state_dir}\n")
         except BaseException:
             self.down()
             raise
-        return {"changed": True, "lab": self.name, **state}
+        return {"changed": True, "lab": self.name, "inventory": self.inventory_file, **state}
 
     def down(self) -> dict:
         """Kills every process of the lab (verified by marker) and removes its state; fine if nothing is there."""
