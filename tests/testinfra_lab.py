@@ -38,6 +38,13 @@ def lab_host(lab: str, host: str, state_dir: str = DEFAULT_STATE_DIR) -> testinf
     return testinfra.host.Host(LabBackend(host, lab=lab, state_dir=state_dir))
 
 
+def plain(value: Any) -> Any:
+    """ansible-inventory --list marks strings from inventory plugins as unsafe: {"__ansible_unsafe": value}."""
+    if isinstance(value, dict) and set(value) == {"__ansible_unsafe"}:
+        return value["__ansible_unsafe"]
+    return value
+
+
 def register() -> None:
     """Idempotent: make testinfra use LabBackend for hosts whose ansible_connection is the lab's."""
     testinfra.backend.BACKENDS.setdefault(LabBackend.NAME, f"{__name__}.LabBackend")
@@ -46,7 +53,7 @@ def register() -> None:
         return
 
     def get_ansible_host(config, inventory, host, *args, **kwargs):
-        hostvars = inventory.get("_meta", {}).get("hostvars", {}).get(host, {})
+        hostvars = {k: plain(v) for k, v in inventory.get("_meta", {}).get("hostvars", {}).get(host, {}).items()}
         if hostvars.get("ansible_connection") != CONNECTION:
             return original(config, inventory, host, *args, **kwargs)
         return lab_host(

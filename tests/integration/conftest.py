@@ -67,7 +67,8 @@ def task_results(report: dict, task_name: str) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for play in report.get("plays", []):
         for task in play["tasks"]:
-            if task["task"]["name"] == task_name:
+            name = task["task"]["name"]  # a role's tasks are named "<role> : <task>"
+            if name == task_name or name.endswith(f" : {task_name}"):
                 found = task["hosts"]
     return found
 
