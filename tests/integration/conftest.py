@@ -20,7 +20,7 @@ import pytest
 if os.geteuid() != 0:
     pytest.skip("integration tests need root (they start lab hosts)", allow_module_level=True)
 
-from ansible_collections.netplumb.container.plugins.plugin_utils._lab import (  # noqa: E402
+from ansible_collections.netplumb.container.plugins.plugin_utils._lab import (
     DEFAULT_STATE_DIR,
     host_pid,
     nsenter_argv,

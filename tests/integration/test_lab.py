@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -165,10 +166,8 @@ def test_nothing_in_the_root_namespace(new_lab):
     lab_netns = {rec["netns"] for rec in [*state["hosts"].values(), state["switch"]]}
     new_root_netns = set()
     for name in netns_up - netns_before:
-        try:
+        with contextlib.suppress(OSError):  # someone else's, gone again
             new_root_netns.add(os.stat(f"/run/netns/{name}").st_ino)
-        except OSError:
-            pass  # someone else's, gone again
     one.down()
     links_after, _ = root_view()
     # Other test runs may add or remove their own objects meanwhile: only what the lab would make counts.

@@ -165,7 +165,9 @@ class Lab:
         if not state:
             return False
         procs = [state["switch"], *state["hosts"].values()]
-        return all(is_host(p["pid"], p["marker"], p["starttime"]) and netns_inode(p["pid"]) == p["netns"] for p in procs)
+        return all(
+            is_host(p["pid"], p["marker"], p["starttime"]) and netns_inode(p["pid"]) == p["netns"] for p in procs
+        )
 
     def status(self) -> dict:
         state = self.read()
