@@ -12,8 +12,8 @@ from typing import Any
 
 import testinfra.backend
 import testinfra.host
-import testinfra.utils.ansible_runner as ansible_runner
 from testinfra.backend import base
+from testinfra.utils import ansible_runner
 
 from ansible_collections.netplumb.container.plugins.plugin_utils._lab import DEFAULT_STATE_DIR, host_pid, nsenter_argv
 

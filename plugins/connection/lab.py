@@ -18,7 +18,7 @@ description:
     private C(/etc), C(/var/lib) and C(/run) are the host's own.
   - Supports pipelining (on by default), which is what makes tasks fast here.
 author:
-  - netplumb developers
+  - netplumb developers (@netplumb)
 requirements:
   - Runs as root on the machine where the lab lives, with C(nsenter) (util-linux) on the C(PATH).
 notes:
@@ -139,7 +139,7 @@ class Connection(ConnectionBase):
             raise AnsibleFileNotFound(f"file or module does not exist: {in_path}: {e}") from None
         with src:
             proc = self._nsenter(["/bin/sh", "-c", f"cat > {shlex.quote(out_path)}"], stdin=src)
-            _, stderr = proc.communicate()
+            stderr = proc.communicate()[1]
         if proc.returncode != 0:
             raise AnsibleError(f"failed to put {in_path} to {out_path}: {stderr.decode(errors='replace').strip()}")
 
@@ -148,7 +148,7 @@ class Connection(ConnectionBase):
         display.vvv(f"FETCH {in_path} TO {out_path}", host=self._lab_host()[1])
         with open(to_bytes(out_path, errors="surrogate_or_strict"), "wb") as dst:
             proc = self._nsenter(["cat", "--", in_path], stdin=subprocess.DEVNULL, stdout=dst)
-            _, stderr = proc.communicate()
+            stderr = proc.communicate()[1]
         if proc.returncode != 0:
             raise AnsibleError(f"failed to fetch {in_path} to {out_path}: {stderr.decode(errors='replace').strip()}")
 

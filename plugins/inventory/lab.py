@@ -22,7 +22,7 @@ description:
   - The source file name must end with C(netplumb_lab.yml) or C(netplumb_lab.yaml).
     C(playbooks/lab_up.yml) also writes such a file for each lab, C(<state_dir>/<lab>/<lab>.netplumb_lab.yml).
 author:
-  - netplumb developers
+  - netplumb developers (@netplumb)
 extends_documentation_fragment:
   - ansible.builtin.constructed
 options:
@@ -33,7 +33,7 @@ options:
     choices:
       - netplumb.container.lab
   lab:
-    description: Name of the lab (the O(netplumb.container.lab#role:lab_name) it was started with).
+    description: Name of the lab (the O(netplumb.container.lab#role:main:lab_name) it was started with).
     type: str
     default: lab
   state_dir:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Starts, stops and reports a lab of namespace hosts on this machine (stdlib only).
@@ -8,9 +7,9 @@ namespaces, with a private /run (and /run/netns), /sys, and overlays over /etc a
 underlay switch is another such process holding a bridge; each host's ``ul0`` is a veth created
 straight between the switch's namespace and the host's, so nothing is ever made in the root namespace.
 
-    netplumb_lab.py up --lab NAME [--hosts N] [--outside | --no-outside]
-    netplumb_lab.py down --lab NAME
-    netplumb_lab.py status --lab NAME
+    python3 netplumb_lab.py up --lab NAME [--hosts N] [--outside | --no-outside]
+    python3 netplumb_lab.py down --lab NAME
+    python3 netplumb_lab.py status --lab NAME
 
 Prints one JSON object. Exit codes: 0 ok (up: lab matches), 1 error, 3 (status) lab not up.
 """
