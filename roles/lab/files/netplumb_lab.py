@@ -106,11 +106,18 @@ def is_host(pid: int, mark: str, start: int | None = None) -> bool:
 
 
 def lab_processes(lab: str) -> list[int]:
-    """Every process carrying one of this lab's markers (launchers, PID 1s), found by scanning /proc."""
+    """Every process of this lab found by scanning /proc: PID 1s (marker as argv[0]) and their launchers
+    (unshare, or bash before it execs tini, with the marker as an argument). Not, say, a grep for it."""
     prefix = f"{MARK}/{lab}/"
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and any(a.startswith(prefix) for a in cmdline(int(entry))):
+        args = cmdline(int(entry)) if entry.isdigit() else []
+        if not args:
+            continue
+        ours = args[0].startswith(prefix) or (
+            os.path.basename(args[0]) in ("unshare", "bash") and any(a.startswith(prefix) for a in args[1:])
+        )
+        if ours:
             found.append(int(entry))
     return found
 
