@@ -2,7 +2,8 @@
 
 testinfra's ansible backend knows only ssh/local/docker/lxc connections and otherwise runs
 ``ansible -m shell`` per command (seconds each). ``register()`` teaches it the
-netplumb.container.lab connection, and adds the host spec ``netplumb_lab://h1?lab=mol``.
+netplumb.container.lab connection, and adds the host spec ``netplumb-lab://<lab>:<host>`` (e.g.
+``testinfra.get_host("netplumb-lab://mol:h1")`` or ``pytest --hosts=netplumb-lab://mol:h1``).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ CONNECTION = "netplumb.container.lab"
 
 
 class LabBackend(base.BaseBackend):
-    NAME = "netplumb_lab"
+    NAME = "netplumb-lab"  # a URL scheme: no underscores
 
     def __init__(self, hostname: str, lab: str = "lab", state_dir: str = DEFAULT_STATE_DIR, *args: Any, **kwargs: Any):
+        if ":" in hostname:
+            lab, hostname = hostname.split(":", 1)
         self.lab, self.state_dir = lab, state_dir
         super().__init__(hostname, *args, **kwargs)
 
