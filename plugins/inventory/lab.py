@@ -19,6 +19,7 @@ description:
     and C(ansible_python_interpreter) set to the Python running Ansible (lab hosts share the
     controller's filesystem).
   - C(group_vars/) and C(host_vars/) next to the source file apply as with any inventory source.
+  - When the lab is not running, the groups are empty and a warning says how to start it.
   - The source file name must end with C(netplumb_lab.yml) or C(netplumb_lab.yaml).
     C(playbooks/lab_up.yml) also writes such a file for each lab, C(<state_dir>/<lab>/<lab>.netplumb_lab.yml).
 author:
@@ -63,12 +64,14 @@ lab: lab
 
 import sys
 
-from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+from ansible.utils.display import Display
 
 from ansible_collections.netplumb.container.plugins.plugin_utils._lab import LabStateError, read_lab
 
 CONNECTION = "netplumb.container.lab"
+
+display = Display()
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable):
@@ -81,16 +84,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         lab, state_dir = self.get_option("lab"), self.get_option("state_dir")
-        try:
-            state = read_lab(lab, state_dir)
-        except LabStateError as e:
-            raise AnsibleParserError(str(e)) from None
-        python = self.get_option("python_interpreter") or sys.executable
-        strict = self.get_option("strict")
         for group in ("lab", "lab_hosts", "lab_outside"):
             self.inventory.add_group(group)
         self.inventory.add_child("lab", "lab_hosts")
         self.inventory.add_child("lab", "lab_outside")
+        try:
+            state = read_lab(lab, state_dir)
+        except LabStateError as e:
+            # Empty groups and a warning that says what to do, rather than "unable to parse" (shown only with -vvv).
+            display.warning(f"{path}: {e}")
+            return
+        python = self.get_option("python_interpreter") or sys.executable
+        strict = self.get_option("strict")
         for name, rec in sorted(state["hosts"].items(), key=lambda kv: (kv[0] == "outside", len(kv[0]), kv[0])):
             self.inventory.add_host(name, group="lab_outside" if name == "outside" else "lab_hosts")
             hostvars = {

@@ -251,3 +251,15 @@ def test_status_reports(new_lab, flag):
     rc, out = launcher("status", "--lab", one.name)
     assert rc == 0 and out["up"] is True
     assert ("outside" in out["hosts"]) is (flag == "--outside")
+
+
+def test_inventory_of_a_lab_that_is_not_up(tmp_path):
+    source = tmp_path / "gone.netplumb_lab.yml"
+    source.write_text("plugin: netplumb.container.lab\nlab: inotthere\n")
+    proc = subprocess.run(
+        [str(Path(os.sys.executable).parent / "ansible-inventory"), "-i", str(source), "--list"],
+        capture_output=True, text=True, env=ansible_env(), check=True,
+    )  # fmt: skip
+    assert "lab 'inotthere' is not up" in proc.stderr and "lab_up.yml -e lab_name=inotthere" in proc.stderr
+    data = json.loads(proc.stdout, object_hook=untag)
+    assert data["_meta"]["hostvars"] == {} and "lab_hosts" in data["lab"]["children"]
