@@ -67,6 +67,8 @@ def test_underlay(lab):
         assert addr[1] == "UP" and addr[2] == f"198.18.0.{10 + i}/24"
         assert "mtu 1500" in lab.sh(f"h{i}", "ip link show ul0").stdout
         assert lab.sh(f"h{i}", "ip -4 route show default").stdout.split()[:3] == ["default", "via", "198.18.0.254"]
+    for host in state["hosts"]:
+        assert "UP" in lab.sh(host, "ip -o link show lo").stdout.split("<", 1)[1].split(">")[0].split(",")
     assert lab.sh("outside", "cat /proc/sys/net/ipv4/ip_forward").stdout.strip() == "0"
     assert lab.sh("outside", "ip -br -4 addr show ul0").stdout.split()[2] == "198.18.0.254/24"
     lab.sh("h1", "ping -c1 -W2 198.18.0.12")
@@ -263,3 +265,32 @@ def test_inventory_of_a_lab_that_is_not_up(tmp_path):
     assert "lab 'inotthere' is not up" in proc.stderr and "lab_up.yml -e lab_name=inotthere" in proc.stderr
     data = json.loads(proc.stdout, object_hook=untag)
     assert data["_meta"]["hostvars"] == {} and "lab_hosts" in data["lab"]["children"]
+
+
+def test_check_mode_changes_nothing(new_lab):
+    one = new_lab(hosts=1)
+    task = "Start or stop the lab"
+    up = [REPO / "playbooks" / "lab_up.yml", "-e", f"lab_name={one.name}", "-e", "lab_hosts=1", "--check"]
+    assert task_results(run_playbook(*up), task)["localhost"]["changed"] is True
+    assert not Path(one.state_dir, one.name).exists() and lab_pids(one.name) == []
+    one.up()
+    pids = sorted(lab_pids(one.name))
+    assert task_results(run_playbook(*up), task)["localhost"]["changed"] is False
+    down = [REPO / "playbooks" / "lab_down.yml", "-e", f"lab_name={one.name}", "--check"]
+    assert task_results(run_playbook(*down), task)["localhost"]["changed"] is True
+    assert sorted(lab_pids(one.name)) == pids
+
+
+def test_other_size_rebuilds(new_lab):
+    one = new_lab(hosts=1, outside=False)
+    one.up()
+    first = one.state()
+    one.hosts, one.outside = 2, True
+    one.up()
+    second = one.state()
+    assert sorted(second["hosts"]) == ["h1", "h2", "outside"]
+    assert second["hosts"]["h1"]["pid"] != first["hosts"]["h1"]["pid"]
+    old = {rec["pid"] for rec in first["hosts"].values()}
+    assert not old & {rec["pid"] for rec in second["hosts"].values()}
+    assert not old & set(lab_pids(one.name)), "the old hosts still run"
+    one.sh("h2", "ping -c1 -W2 198.18.0.254")

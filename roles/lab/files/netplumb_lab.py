@@ -7,8 +7,8 @@ namespaces, with a private /run (and /run/netns), /sys, and overlays over /etc a
 underlay switch is another such process holding a bridge; each host's ``ul0`` is a veth created
 straight between the switch's namespace and the host's, so nothing is ever made in the root namespace.
 
-    python3 netplumb_lab.py up --lab NAME [--hosts N] [--outside | --no-outside]
-    python3 netplumb_lab.py down --lab NAME
+    python3 netplumb_lab.py up --lab NAME [--hosts N] [--outside | --no-outside] [--check]
+    python3 netplumb_lab.py down --lab NAME [--check]
     python3 netplumb_lab.py status --lab NAME
 
 Prints one JSON object. Exit codes: 0 ok (up: lab matches), 1 error, 3 (status) lab not up.
@@ -218,13 +218,15 @@ class Lab:
             log = f.read().strip()
         raise LabError(f"lab {self.name}: host {host} did not start: {log or 'timeout'}")
 
-    def up(self, hosts: int, outside: bool) -> dict:
+    def up(self, hosts: int, outside: bool, check: bool = False) -> dict:
         if not 1 <= hosts <= MAX_HOSTS:
             raise LabError(f"hosts must be between 1 and {MAX_HOSTS}, got {hosts}")
         names = [f"h{i}" for i in range(1, hosts + 1)] + (["outside"] if outside else [])
         state = self.read()
         if self.alive(state) and sorted(state["hosts"]) == sorted(names):
             return {"changed": False, "lab": self.name, "inventory": self.inventory_file, **state}
+        if check:
+            return {"changed": True, "lab": self.name, "inventory": self.inventory_file, "hosts": {}}
         # Anything else (a different size, a crashed or half-made lab) is rebuilt from scratch.
         self.down()
         t0 = time.monotonic()
@@ -269,8 +271,10 @@ class Lab:
             raise
         return {"changed": True, "lab": self.name, "inventory": self.inventory_file, **state}
 
-    def down(self) -> dict:
+    def down(self, check: bool = False) -> dict:
         """Kills every process of the lab (verified by marker) and removes its state; fine if nothing is there."""
+        if check:
+            return {"changed": os.path.isdir(self.dir) or bool(lab_processes(self.name)), "lab": self.name}
         killed = set()
         state = self.read() or {}
         recorded = [state.get("switch"), *state.get("hosts", {}).values()]
@@ -308,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outside", action=argparse.BooleanOptionalAction, default=True,
                         help="add the host 'outside' (198.18.0.254), the default gateway of the others")  # fmt: skip
     parser.add_argument("--state-dir", default=os.environ.get("NETPLUMB_LAB_STATE_DIR", STATE_DIR))
+    parser.add_argument("--check", action="store_true", help="up/down: only say whether anything would change")
     args = parser.parse_args(argv)
     try:
         if os.geteuid() != 0:
@@ -318,9 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         lab = Lab(args.lab, args.state_dir)
         with locked(args.state_dir):
             if args.command == "up":
-                result = lab.up(args.hosts, args.outside)
+                result = lab.up(args.hosts, args.outside, args.check)
             elif args.command == "down":
-                result = lab.down()
+                result = lab.down(args.check)
             else:
                 result = lab.status()
     except LabError as e:
