@@ -23,7 +23,7 @@ def test_through_the_lab_inventory_is_fast(lab):
     host = testinfra.get_host("ansible://h3", ansible_inventory=str(lab.inventory))
     host.run("true")  # the first call reads the inventory (one ansible-inventory run)
     start = time.monotonic()
-    for _ in range(10):
+    for _attempt in range(10):
         assert host.run("hostname").stdout.strip() == "h3"
     assert host.file("/etc/hostname").content_string.strip() == "h3"
     # One `ansible -m shell` per command would take several seconds for these eleven.
