@@ -1,0 +1,145 @@
+"""Integration tests: the collection through ansible-playbook on lab hosts (root only).
+
+The session's lab has a unique name, so runs (and other people's labs) never collide; it is torn
+down in a finalizer, also when tests fail. Helpers run playbooks with the JSON callback and look
+inside lab hosts with nsenter (through the same verified PID as the connection plugin).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+if os.geteuid() != 0:
+    pytest.skip("integration tests need root (they start lab hosts)", allow_module_level=True)
+
+from ansible_collections.netplumb.container.plugins.plugin_utils._lab import (
+    DEFAULT_STATE_DIR,
+    host_pid,
+    nsenter_argv,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+LAUNCHER = REPO / "roles" / "lab" / "files" / "netplumb_lab.py"
+
+
+def ansible_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / ".build"),
+        ANSIBLE_STDOUT_CALLBACK="netplumb_test_json",
+        ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).resolve().parent / "callback_plugins"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCALHOST_WARNING="0",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+    )
+    env.update(extra)
+    return env
+
+
+def run_playbook(playbook: str | Path, *args: str, inventory: str | Path | None = None, check: bool = True) -> dict:
+    """Runs ansible-playbook and returns the JSON callback's report (plays, tasks, stats)."""
+    argv = [str(BIN / "ansible-playbook"), str(playbook), *args]
+    if inventory:
+        argv += ["-i", str(inventory)]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=ansible_env(), cwd=REPO, check=False)
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        report = {}
+    report["rc"], report["stderr"] = proc.returncode, proc.stderr
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(argv)} failed (rc={proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+    return report
+
+
+def task_results(report: dict, task_name: str) -> dict[str, dict]:
+    """host -> result of the task with that name (last play that ran it)."""
+    found: dict[str, dict] = {}
+    for play in report.get("plays", []):
+        for task in play["tasks"]:
+            name = task["task"]["name"]  # a role's tasks are named "<role> : <task>"
+            if name == task_name or name.endswith(f" : {task_name}"):
+                found = task["hosts"]
+    return found
+
+
+def launcher(*args: str) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, str(LAUNCHER), *args], capture_output=True, text=True, check=False)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+@dataclass
+class Lab:
+    name: str
+    hosts: int = 3
+    outside: bool = True
+    state_dir: str = DEFAULT_STATE_DIR
+
+    @property
+    def inventory(self) -> Path:
+        return Path(self.state_dir) / self.name / f"{self.name}.netplumb_lab.yml"
+
+    def state(self) -> dict:
+        with open(Path(self.state_dir) / self.name / "hosts.json") as f:
+            return json.load(f)
+
+    def up(self) -> dict:
+        extra = ["-e", f"lab_name={self.name}", "-e", f"lab_hosts={self.hosts}", "-e", f"lab_outside={self.outside}"]
+        return run_playbook(REPO / "playbooks" / "lab_up.yml", *extra)
+
+    def down(self, check: bool = True) -> dict:
+        return run_playbook(REPO / "playbooks" / "lab_down.yml", "-e", f"lab_name={self.name}", check=check)
+
+    def sh(self, host: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+        """A shell command inside every namespace of a lab host."""
+        argv = [*nsenter_argv(host_pid(self.name, host, self.state_dir)), "/bin/sh", "-c", command]
+        return subprocess.run(argv, capture_output=True, text=True, check=check)
+
+
+def unique_lab_name() -> str:
+    return "i" + uuid.uuid4().hex[:7]
+
+
+def root_view() -> tuple[set[str], set[str]]:
+    """Names of the root namespace's links and named network namespaces."""
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, check=True).stdout
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return (
+        {line.split()[0].split("@")[0] for line in links.splitlines() if line.strip()},
+        {line.split()[0] for line in netns.splitlines() if line.strip()},
+    )
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """A running 3-host lab (plus outside) for the whole session, with a name of its own."""
+    the_lab = Lab(unique_lab_name())
+    try:
+        the_lab.up()
+        yield the_lab
+    finally:
+        the_lab.down(check=False)
+
+
+@pytest.fixture
+def new_lab():
+    """Factory for extra labs in one test; every one is torn down afterwards."""
+    made: list[Lab] = []
+
+    def make(**kw) -> Lab:
+        made.append(Lab(unique_lab_name(), **kw))
+        return made[-1]
+
+    yield make
+    for extra in made:
+        extra.down(check=False)
