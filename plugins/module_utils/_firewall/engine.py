@@ -27,9 +27,11 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall impor
 )
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
     Network,
+    check_network_name,
     check_policy,
     derive_rules,
     families,
+    merge_network,
     network_from_dict,
     network_to_dict,
     parse_network,
@@ -57,7 +59,9 @@ class NatResource:
         return True  # only what the collection recorded is ever seen
 
     def merge(self, have: Network | None, want: Network, replace: bool) -> Network:
-        return want  # every option has a default, so merged and replaced mean the same per network
+        if have is None or replace:
+            return want
+        return merge_network(have, want)
 
     def create(self, obj: Network) -> list[Action]:
         return [
@@ -92,12 +96,8 @@ class NatEngine:
         if params["state"] in ("merged", "replaced") and not config:
             raise ValidationError(f"state={params['state']} needs a non-empty config")
         self._record_path = params.get("record_path") or bk.DEFAULT_RECORD
-        if params["state"] == "deleted":
-            want = []
-            for entry in config:  # only the names matter when deleting
-                name = entry.get("network")
-                want.append(Network(name=name, bridge="-", subnets=()))
-            return want
+        if params["state"] == "deleted":  # only the names matter when deleting
+            return [Network(name=check_network_name(e.get("network")), bridge="-", subnets=()) for e in config]
         want = [parse_network(entry) for entry in config]
         check_unique(want, lambda n: n.name, "nat network")
         check_policy(want)

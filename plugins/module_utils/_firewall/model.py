@@ -83,6 +83,8 @@ class Network:
     isolate: bool = True
     hairpin: bool = True
     publish: tuple[Publish, ...] = ()
+    # The options the user gave (state=merged keeps the others from the recorded network).
+    given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
     def families(self) -> set[int]:
         return {ipaddress.ip_network(s).version for s in self.subnets}
@@ -163,7 +165,14 @@ def parse_network(entry: dict[str, Any]) -> Network:
         isolate=_flag(entry, "isolate", True),
         hairpin=_flag(entry, "hairpin", True),
         publish=tuple(sorted(publish, key=lambda p: (p.proto, p.host_port, p.host_ip))),
+        given=frozenset(k for k, v in entry.items() if v is not None),
     )
+
+
+def check_network_name(name: Any) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValidationError(f"nat network {name!r}: the name must be 1-64 letters, digits or _.- characters")
+    return name
 
 
 def _flag(entry: dict[str, Any], key: str, default: bool) -> bool:
@@ -491,8 +500,16 @@ def sysctls_needed(networks: list[Network]) -> dict[str, str]:
     return want
 
 
+def merge_network(have: Network, want: Network) -> Network:
+    """state=merged: the recorded network with the options the user gave replaced (lists as a whole)."""
+    data = network_to_dict(have)
+    data.update({k: v for k, v in network_to_dict(want).items() if k in want.given})
+    return network_from_dict(data)
+
+
 def network_to_dict(net: Network) -> dict[str, Any]:
     data = dataclasses.asdict(net)
+    data.pop("given", None)
     data["subnets"] = list(net.subnets)
     data["publish"] = [dataclasses.asdict(p) for p in net.publish]
     return data
