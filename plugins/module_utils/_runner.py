@@ -52,7 +52,10 @@ def resource_argument_spec(
 class Engine(Protocol):
     """A resource's engine: its planner ``resource`` plus kernel I/O.
 
-    Optional: ``scope_from(params) -> Scope | None`` for a scope other than ``{prefix}``.
+    Optional: ``scope_from(params) -> Scope | None`` for a scope other than ``{prefix}``;
+    ``derive(nl, have, after, params) -> list[Action]`` adds actions that follow from the
+    target state as a whole (a firewall ruleset rendered from all objects); ``extra_result()``
+    adds keys to the result (e.g. the backend chosen).
     """
 
     resource: Resource

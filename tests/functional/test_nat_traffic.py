@@ -57,7 +57,12 @@ class Lab:
             sh("ip", "-n", self.host, "link", "add", self.br[key], "type", "bridge")
             sh("ip", "-n", self.host, "addr", "add", f"10.{net}.0.1/24", "dev", self.br[key])
             sh("ip", "-n", self.host, "link", "set", self.br[key], "up")
-        for i, (key, addr) in {1: ("a", "10.88.0.2"), 2: ("a", "10.88.0.3"), 3: ("b", "10.89.0.2"), 4: ("i", "10.90.0.2")}.items():
+        for i, (key, addr) in {
+            1: ("a", "10.88.0.2"),
+            2: ("a", "10.88.0.3"),
+            3: ("b", "10.89.0.2"),
+            4: ("i", "10.90.0.2"),
+        }.items():
             ns, veth = self.c[i], f"{p}v{i}"
             sh("ip", "-n", self.host, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
             sh("ip", "-n", self.host, "link", "set", veth, "master", self.br[key], "up")
@@ -98,7 +103,17 @@ class Lab:
         """A TCP server that answers with ``text`` (or the peer's address) and closes."""
         reply = f"echo {text}" if text else "echo $SOCAT_PEERADDR"
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, "timeout", "60", "socat", f"TCP-LISTEN:{port},reuseaddr,fork", f"SYSTEM:{reply}"],
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "timeout",
+                "60",
+                "socat",
+                f"TCP-LISTEN:{port},reuseaddr,fork",
+                f"SYSTEM:{reply}",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -110,7 +125,9 @@ class Lab:
         raise AssertionError(f"server on {ns}:{port} did not start")
 
     def fetch(self, ns, addr, port) -> str:
-        out = nsx(ns, "timeout", "4", "socat", "-T2", "-", f"TCP:{addr}:{port},connect-timeout=2", check=False, timeout=10)
+        out = nsx(
+            ns, "timeout", "4", "socat", "-T2", "-", f"TCP:{addr}:{port},connect-timeout=2", check=False, timeout=10
+        )
         return out.stdout.strip()
 
     def ping(self, ns, addr) -> bool:

@@ -123,7 +123,8 @@ def test_v6_snat_hairpin_off_and_loopback_publish():
     six = iptables.render(r, 6)
     assert six["chains"]["nat"]["NETPLUMB"] == [
         "-i br6 -m comment --comment six -j RETURN",
-        "-d fd00:9::1/128 ! -i br6 -p udp -m udp --dport 53 -m comment --comment six -j DNAT --to-destination [fd00:1::5]:53",
+        "-d fd00:9::1/128 ! -i br6 -p udp -m udp --dport 53 -m comment --comment six "
+        "-j DNAT --to-destination [fd00:1::5]:53",
     ]
     assert six["chains"]["nat"]["NETPLUMB-POSTROUTING"] == [
         "-s fd00:1::/64 ! -o br6 -m comment --comment six -j MASQUERADE"
@@ -145,7 +146,9 @@ def test_loopback_publish_with_hairpin_opens_output_and_masquerades_localhost():
     assert four["jumps"]["nat"]["OUTPUT"] == [
         "-m addrtype --dst-type LOCAL -m comment --comment netplumb.container -j NETPLUMB"
     ]
-    assert "-s 127.0.0.0/8 -o br0 -m comment --comment web -j MASQUERADE" in four["chains"]["nat"]["NETPLUMB-POSTROUTING"]
+    assert (
+        "-s 127.0.0.0/8 -o br0 -m comment --comment web -j MASQUERADE" in four["chains"]["nat"]["NETPLUMB-POSTROUTING"]
+    )
     assert four["chains"]["nat"]["NETPLUMB"] == [
         "-d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -m comment --comment web -j DNAT --to-destination 10.1.0.2:8080"
     ]
@@ -176,12 +179,18 @@ def test_teardown_keeps_user_chain_with_rules():
         ([dict(WEB, publish=[{"host_port": 70000, "container_address": "10.1.0.2"}])], "out of range"),
         ([dict(WEB, publish=[{"host_port": 80, "container_address": "10.1.0.2", "proto": "icmp"}])], "unknown proto"),
         ([dict(WEB, publish=[{"host_port": 80, "container_address": "10.9.0.2"}])], "outside the network"),
-        ([dict(WEB, publish=[{"host_port": 80, "container_address": "10.1.0.2", "container_port": 0}])], "out of range"),
+        (
+            [dict(WEB, publish=[{"host_port": 80, "container_address": "10.1.0.2", "container_port": 0}])],
+            "out of range",
+        ),
         ([dict(WEB, subnets=["10.1.0.0/33"])], "not a valid CIDR"),
         ([dict(WEB, bridge="a-very-long-bridge-name")], "at most 15"),
         ([dict(DB, publish=WEB["publish"], subnets=["10.1.0.0/24"])], "internal network cannot publish"),
         ([WEB, dict(DB, subnets=["10.1.0.128/25"])], "overlap"),
-        ([WEB, dict(DB, internal=False, publish=[{"host_port": 8080, "container_address": "10.2.0.2"}])], "both publish"),
+        (
+            [WEB, dict(DB, internal=False, publish=[{"host_port": 8080, "container_address": "10.2.0.2"}])],
+            "both publish",
+        ),
         (
             [
                 dict(WEB, publish=[{"host_ip": "192.0.2.1", "host_port": 8080, "container_address": "10.1.0.2"}]),
@@ -200,6 +209,10 @@ def test_bad_input(entries, message):
 def test_same_port_other_proto_or_ip_is_fine():
     a = dict(WEB, publish=[{"host_ip": "192.0.2.1", "host_port": 8080, "container_address": "10.1.0.2"}])
     b = dict(DB, internal=False, publish=[{"host_ip": "192.0.2.2", "host_port": 8080, "container_address": "10.2.0.2"}])
-    c = {"network": "u", "bridge": "br9", "subnets": ["10.9.0.0/24"],
-         "publish": [{"host_port": 8080, "container_address": "10.9.0.2", "proto": "udp"}]}
+    c = {
+        "network": "u",
+        "bridge": "br9",
+        "subnets": ["10.9.0.0/24"],
+        "publish": [{"host_port": 8080, "container_address": "10.9.0.2", "proto": "udp"}],
+    }
     assert rules(a, b, c)

@@ -64,13 +64,19 @@ def test_exact_rules_from_model():
     assert chains["forward"] == [
         {"expr": [{"jump": {"target": "user"}}], "comment": "netplumb.container"},
         {"expr": [{"jump": {"target": "isolation-stage-1"}}]},
-        {"expr": [m(OIF, "br0"), m({"ct": {"key": "state"}}, ["established", "related"], "in"), {"accept": None}], "comment": "web"},
+        {
+            "expr": [m(OIF, "br0"), m({"ct": {"key": "state"}}, ["established", "related"], "in"), {"accept": None}],
+            "comment": "web",
+        },
         {"expr": [m(OIF, "br0"), {"jump": {"target": "published"}}], "comment": "web"},
         {"expr": [m(IIF, "br0"), m(OIF, "br0", "!="), {"accept": None}], "comment": "web"},
         {"expr": [m(IIF, "br0"), m(OIF, "br0"), {"accept": None}], "comment": "web"},
     ]
     assert chains["published"] == [
-        {"expr": [m(DADDR, "10.1.0.2"), m(IIF, "br0", "!="), m(OIF, "br0"), m(TCP_DPORT, 80), {"accept": None}], "comment": "web"}
+        {
+            "expr": [m(DADDR, "10.1.0.2"), m(IIF, "br0", "!="), m(OIF, "br0"), m(TCP_DPORT, 80), {"accept": None}],
+            "comment": "web",
+        }
     ]
     assert chains["isolation-stage-1"] == [
         {"expr": [m(IIF, "br0"), m(OIF, "br0", "!="), {"jump": {"target": "isolation-stage-2"}}], "comment": "web"}
@@ -83,7 +89,10 @@ def test_icc_false_snat_and_v6():
     chains = render(net)
     assert {"expr": [m(IIF, "br0"), m(OIF, "br0"), {"drop": None}], "comment": "web"} in chains["forward"]
     assert chains["postrouting"] == [
-        {"expr": [m(SADDR, SUBNET), m(OIF, "br0", "!="), {"snat": {"family": "ip", "addr": "192.0.2.7"}}], "comment": "web"},
+        {
+            "expr": [m(SADDR, SUBNET), m(OIF, "br0", "!="), {"snat": {"family": "ip", "addr": "192.0.2.7"}}],
+            "comment": "web",
+        },
         {
             "expr": [
                 m({"payload": {"protocol": "ip6", "field": "saddr"}}, {"prefix": {"addr": "fd00::", "len": 64}}),
@@ -105,20 +114,26 @@ def test_icc_false_snat_and_v6():
 def test_route_localnet_for_loopback_publish_with_hairpin_only():
     pub = [{"host_ip": "127.0.0.1", "host_port": 8080, "container_address": "10.1.0.2"}]
     assert sysctls_needed([parse_network(dict(WEB, publish=pub))])["net.ipv4.conf.br0.route_localnet"] == "1"
-    assert "net.ipv4.conf.br0.route_localnet" not in sysctls_needed([parse_network(dict(WEB, publish=pub, hairpin=False))])
+    assert "net.ipv4.conf.br0.route_localnet" not in sysctls_needed(
+        [parse_network(dict(WEB, publish=pub, hairpin=False))]
+    )
 
 
 def listing(chains, user_rules=()):
     """What ``nft -j list table inet netplumb`` prints for a table holding ``chains``."""
     items = [{"metainfo": {"version": "1.0.6"}}, {"table": {"family": "inet", "name": "netplumb", "handle": 1}}]
     for name, spec in nftables.CHAIN_SPECS.values():
-        items.append({"chain": dict({"family": "inet", "table": "netplumb", "name": name, "handle": 2}, **(spec or {}))})
+        items.append(
+            {"chain": dict({"family": "inet", "table": "netplumb", "name": name, "handle": 2}, **(spec or {}))}
+        )
     items.append({"chain": {"family": "inet", "table": "netplumb", "name": "user", "handle": 3}})
     handle = 10
-    for name, rules in list(chains.items()) + [("user", list(user_rules))]:
+    for name, rules in [*chains.items(), ("user", list(user_rules))]:
         for rule in rules:
             handle += 1
-            items.append({"rule": dict({"family": "inet", "table": "netplumb", "chain": name, "handle": handle}, **rule)})
+            items.append(
+                {"rule": dict({"family": "inet", "table": "netplumb", "chain": name, "handle": handle}, **rule)}
+            )
     return {"nftables": items}
 
 

@@ -29,23 +29,17 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall impor
 DEFAULT_RECORD = "/var/lib/netplumb/nat.json"
 
 
-def run(
-    argv: list[str], stdin: str | None = None, ok_missing: bool = False
-) -> str | None:
+def run(argv: list[str], stdin: str | None = None, ok_missing: bool = False) -> str | None:
     """Run a firewall tool; None when ``ok_missing`` and it says the object does not exist."""
     try:
-        proc = subprocess.run(
-            argv, input=stdin, capture_output=True, text=True, check=False, timeout=60
-        )
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False, timeout=60)
     except FileNotFoundError:
         raise KernelError(f"firewall: {argv[0]} is not installed") from None
     if proc.returncode != 0:
         err = (proc.stderr or proc.stdout).strip()
         if ok_missing and "No such file or directory" in err:
             return None
-        raise KernelError(
-            f"firewall: {' '.join(argv[:3])} failed: {err.splitlines()[0] if err else proc.returncode}"
-        )
+        raise KernelError(f"firewall: {' '.join(argv[:3])} failed: {err.splitlines()[0] if err else proc.returncode}")
     return proc.stdout
 
 
@@ -53,9 +47,7 @@ def run(
 
 
 def nft_read() -> dict[str, Any] | None:
-    out = run(
-        ["nft", "-j", "list", "table", nftables.FAMILY, nftables.TABLE], ok_missing=True
-    )
+    out = run(["nft", "-j", "list", "table", nftables.FAMILY, nftables.TABLE], ok_missing=True)
     return None if out is None else nftables.parse_listing(json.loads(out))
 
 
@@ -75,11 +67,7 @@ def nft_forward_drops() -> list[tuple[str, str]]:
             continue
         if chain["family"] == nftables.FAMILY and chain["table"] == nftables.TABLE:
             continue
-        ipt = (
-            chain["family"] in ("ip", "ip6")
-            and chain["table"] == "filter"
-            and chain["name"] == "FORWARD"
-        )
+        ipt = chain["family"] in ("ip", "ip6") and chain["table"] == "filter" and chain["name"] == "FORWARD"
         owner = "iptables-nft" if ipt else "nftables"
         drops.append(
             (
@@ -101,9 +89,7 @@ def iptables_tool(variant: str, family: int, what: str = "") -> str:
         return name
     if default_variant() == variant and shutil.which(base + suffix):
         return base + suffix
-    raise KernelError(
-        f"firewall: {name} is not installed (the iptables {variant} variant is needed)"
-    )
+    raise KernelError(f"firewall: {name} is not installed (the iptables {variant} variant is needed)")
 
 
 def default_variant() -> str:
@@ -137,9 +123,7 @@ def ipt_has_own(have: dict[str, Any]) -> bool:
     return any(have[t]["chains"] or have[t]["jumps"] for t in iptables.TABLES)
 
 
-def choose(
-    requested: str, recorded: str | None, families: list[int]
-) -> tuple[str, str | None, str]:
+def choose(requested: str, recorded: str | None, families: list[int]) -> tuple[str, str | None, str]:
     """(backend, iptables variant, why). Refuses mixes that would silently break traffic."""
     has_nft = bool(shutil.which("nft"))
     variants = [v for v in ("nft", "legacy") if _variant_available(v)]
@@ -149,9 +133,7 @@ def choose(
     if "legacy" in variants and legacy_in_use():
         pol = ipt_read("legacy", 4)["filter"]["policies"].get("FORWARD")
         if pol == "DROP":
-            drops.append(
-                ("iptables-legacy", "iptables-legacy filter FORWARD (policy DROP)")
-            )
+            drops.append(("iptables-legacy", "iptables-legacy filter FORWARD (policy DROP)"))
     if requested == "auto":
         if own_nft and own_ipt and recorded is None:
             raise ConflictError(
@@ -167,9 +149,7 @@ def choose(
         elif drops or legacy_in_use():
             backend, why = (
                 "iptables",
-                "iptables rules are in use ("
-                + (drops[0][1] if drops else "legacy tables")
-                + ")",
+                "iptables rules are in use (" + (drops[0][1] if drops else "legacy tables") + ")",
             )
         elif has_nft:
             backend, why = "nftables", "no other firewall in the way"
@@ -179,9 +159,7 @@ def choose(
         backend, why = requested, "requested"
     if backend == "nftables":
         if not has_nft:
-            raise KernelError(
-                "nat backend nftables: the nft command is not installed (install nftables)"
-            )
+            raise KernelError("nat backend nftables: the nft command is not installed (install nftables)")
         if drops:
             raise ConflictError(
                 f"nat backend nftables: {', '.join(d for _, d in drops)} drops forwarded traffic, and an accept in "
@@ -190,13 +168,9 @@ def choose(
                 "FORWARD policy to ACCEPT"
             )
         return backend, None, why
-    variant = (
-        own_ipt[0] if own_ipt else ("legacy" if legacy_in_use() else default_variant())
-    )
+    variant = own_ipt[0] if own_ipt else ("legacy" if legacy_in_use() else default_variant())
     if variant not in variants:
-        raise KernelError(
-            f"nat backend iptables: the iptables-{variant} tools are not installed"
-        )
+        raise KernelError(f"nat backend iptables: the iptables-{variant} tools are not installed")
     tool = "iptables-" + variant
     foreign = [d for owner, d in drops if owner != tool]
     if foreign:
@@ -239,9 +213,7 @@ def read_record(path: str) -> dict[str, Any]:
 
 def write_record(path: str, data: dict[str, Any]) -> None:
     with _locked(path):
-        fd, tmp = tempfile.mkstemp(
-            dir=os.path.dirname(path) or ".", prefix=".nat.", suffix=".tmp"
-        )
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".nat.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(data, handle, indent=1, sort_keys=True)

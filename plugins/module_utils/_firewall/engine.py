@@ -64,11 +64,7 @@ class NatResource:
         return merge_network(have, want)
 
     def create(self, obj: Network) -> list[Action]:
-        return [
-            Action(
-                "create", self.kind, obj.name, params={"bridge": obj.bridge}, phase=3
-            )
-        ]
+        return [Action("create", self.kind, obj.name, params={"bridge": obj.bridge}, phase=3)]
 
     def update(self, have: Network, want: Network) -> list[Action]:
         a, b = network_to_dict(have), network_to_dict(want)
@@ -103,40 +99,26 @@ class NatEngine:
         check_policy(want)
         return want
 
-    def read(
-        self, nl: Netlink, want: list[Network], params: dict[str, Any]
-    ) -> dict[Hashable, Network]:
+    def read(self, nl: Netlink, want: list[Network], params: dict[str, Any]) -> dict[Hashable, Network]:
         record = bk.read_record(self._record_path)
         self._record = record
         return {n["name"]: network_from_dict(n) for n in record["networks"]}
 
-    def derive(
-        self, nl: Netlink, have: dict, after: dict, params: dict[str, Any]
-    ) -> list[Action]:
+    def derive(self, nl: Netlink, have: dict, after: dict, params: dict[str, Any]) -> list[Action]:
         """The firewall and sysctl actions that follow from the whole policy ``after``. Read-only."""
         networks = sorted(after.values(), key=lambda n: n.name)
-        check_policy(
-            networks
-        )  # the merged set: clashes with recorded networks fail here, before any change
+        check_policy(networks)  # the merged set: clashes with recorded networks fail here, before any change
         self._after = networks
         recorded = self._record.get("backend") if self._record["networks"] else None
-        name, variant, why = bk.choose(
-            params.get("backend") or "auto", recorded, families(networks)
-        )
+        name, variant, why = bk.choose(params.get("backend") or "auto", recorded, families(networks))
         self._chosen = {"backend": name, "backend_reason": why}
         if variant:
             self._chosen["iptables_variant"] = variant
         actions = self._sysctl_actions(nl, networks)
         actions += self._other_backend_teardown(name, variant)
         actions += self._firewall_actions(name, variant, networks)
-        self._backend_changed = (recorded or name) != name or self._record.get(
-            "variant"
-        ) != variant
-        if (
-            self._backend_changed
-            and networks
-            and not any(a.phase == 3 for a in actions)
-        ):
+        self._backend_changed = (recorded or name) != name or self._record.get("variant") != variant
+        if self._backend_changed and networks and not any(a.phase == 3 for a in actions):
             actions.append(
                 Action(
                     "update",
@@ -153,16 +135,10 @@ class NatEngine:
         for key, value in sysctls_needed(networks).items():
             current = nl.read_sysctl(None, key)
             if current is None:
-                hint = (
-                    " (load br_netfilter: modprobe br_netfilter)"
-                    if key.startswith("net.bridge.")
-                    else ""
-                )
+                hint = " (load br_netfilter: modprobe br_netfilter)" if key.startswith("net.bridge.") else ""
                 if ".conf." in key and "route_localnet" in key:
                     hint = " (create the bridge first)"
-                raise ValidationError(
-                    f"nat: sysctl {key} does not exist in this namespace{hint}"
-                )
+                raise ValidationError(f"nat: sysctl {key} does not exist in this namespace{hint}")
             if current != value:
                 actions.append(
                     Action(
@@ -199,11 +175,7 @@ class NatEngine:
                 continue
             for fam in (4, 6):
                 have = bk.ipt_read(other, fam)
-                text = (
-                    iptables.teardown_payload(have)
-                    if not iptables.empty(have)
-                    else None
-                )
+                text = iptables.teardown_payload(have) if not iptables.empty(have) else None
                 if text:
                     key = f"iptables-{other}/ipv{fam}-teardown"
                     self._pending[key] = (other, fam, text)
@@ -218,18 +190,12 @@ class NatEngine:
                     )
         return actions
 
-    def _firewall_actions(
-        self, name: str, variant: str | None, networks: list[Network]
-    ) -> list[Action]:
+    def _firewall_actions(self, name: str, variant: str | None, networks: list[Network]) -> list[Action]:
         rules = derive_rules(networks)
         if name == "nftables":
             have = bk.nft_read()
             if not networks:
-                batch = (
-                    nftables.teardown(have)
-                    if have and not _nft_only_user(have)
-                    else None
-                )
+                batch = nftables.teardown(have) if have and not _nft_only_user(have) else None
                 if batch:
                     self._pending["netplumb"] = batch
                     return [
@@ -263,11 +229,7 @@ class NatEngine:
             have = bk.ipt_read(variant, fam)
             key = f"iptables-{variant}/ipv{fam}"
             if fam not in families(networks):
-                text = (
-                    iptables.teardown_payload(have)
-                    if not iptables.empty(have)
-                    else None
-                )
+                text = iptables.teardown_payload(have) if not iptables.empty(have) else None
                 if text:
                     self._pending[key] = (variant, fam, text)
                     actions.append(
@@ -310,9 +272,7 @@ class NatEngine:
                 self._record_path,
                 {
                     "backend": self._chosen["backend"] if self._after else None,
-                    "variant": self._chosen.get("iptables_variant")
-                    if self._after
-                    else None,
+                    "variant": self._chosen.get("iptables_variant") if self._after else None,
                     "networks": [network_to_dict(n) for n in self._after],
                 },
             )

@@ -103,11 +103,7 @@ def _target(rule: Rule, family: int) -> str:
         return f"SNAT --to-source {rule.target}"
     if rule.verdict == "dnat":
         host = f"[{rule.target}]" if family == 6 else rule.target
-        return (
-            f"DNAT --to-destination {host}:{rule.to_port}"
-            if rule.to_port
-            else f"DNAT --to-destination {host}"
-        )
+        return f"DNAT --to-destination {host}:{rule.to_port}" if rule.to_port else f"DNAT --to-destination {host}"
     return rule.verdict.upper()
 
 
@@ -115,9 +111,7 @@ def render(rules: list[Rule], family: int) -> dict[str, Any]:
     """{"chains": {table: {chain: [spec]}}, "jumps": {table: {builtin: [spec]}}} for one IP family."""
     chains = {t: {c: [] for c in OWN_CHAINS[t]} for t in TABLES}
     jumps: dict[str, dict[str, list[str]]] = {
-        "filter": {
-            "FORWARD": [f"{MARK} -j {USER_CHAIN}", f"{MARK} -j {PREFIX}-FORWARD"]
-        },
+        "filter": {"FORWARD": [f"{MARK} -j {USER_CHAIN}", f"{MARK} -j {PREFIX}-FORWARD"]},
         "nat": {
             "PREROUTING": [],
             "OUTPUT": [],
@@ -137,9 +131,7 @@ def render(rules: list[Rule], family: int) -> dict[str, Any]:
 
 def parse_save(text: str) -> dict[str, Any]:
     """iptables-save output -> policies, the collection's chains and the built-in jumps into them."""
-    out: dict[str, Any] = {
-        t: {"policies": {}, "chains": {}, "jumps": {}, "other": 0} for t in TABLES
-    }
+    out: dict[str, Any] = {t: {"policies": {}, "chains": {}, "jumps": {}, "other": 0} for t in TABLES}
     table = None
     for line in text.splitlines():
         line = line.strip()
@@ -246,9 +238,7 @@ def teardown_payload(have: dict[str, Any]) -> str | None:
             for spec in specs:
                 if not (keep_user and spec.endswith(f"-j {USER_CHAIN}")):
                     lines.append(f"-D {chain} {spec}")
-        names = [
-            c for c in have[table]["chains"] if not (keep_user and c == USER_CHAIN)
-        ]
+        names = [c for c in have[table]["chains"] if not (keep_user and c == USER_CHAIN)]
         lines += [f"-F {c}" for c in names] + [f"-X {c}" for c in names]
         if lines:
             text += [f"*{table}", *lines, "COMMIT"]
@@ -261,7 +251,7 @@ def empty(have: dict[str, Any]) -> bool:
         for chain, specs in have[table]["chains"].items():
             if chain != USER_CHAIN or not specs:
                 return False
-        for chain, specs in have[table]["jumps"].items():
+        for specs in have[table]["jumps"].values():
             if any(not s.endswith(f"-j {USER_CHAIN}") for s in specs) or len(specs) > 1:
                 return False
     return True

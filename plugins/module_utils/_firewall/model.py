@@ -121,9 +121,7 @@ def parse_network(entry: dict[str, Any]) -> Network:
     """One ``config`` entry -> Network; everything that can be checked alone is checked here."""
     name = entry.get("network")
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValidationError(
-            f"nat network {name!r}: the name must be 1-64 letters, digits or _.- characters"
-        )
+        raise ValidationError(f"nat network {name!r}: the name must be 1-64 letters, digits or _.- characters")
     where = f"nat network {name}"
     bridge = check_ifname(entry.get("bridge"), f"{where}: bridge")
     subnets = []
@@ -131,9 +129,7 @@ def parse_network(entry: dict[str, Any]) -> Network:
         try:
             subnets.append(ipaddress.ip_network(str(raw), strict=False))
         except ValueError:
-            raise ValidationError(
-                f"{where}: subnet {raw!r} is not a valid CIDR"
-            ) from None
+            raise ValidationError(f"{where}: subnet {raw!r} is not a valid CIDR") from None
     if not subnets:
         raise ValidationError(f"{where}: at least one subnet is required")
     for i, a in enumerate(subnets):
@@ -144,15 +140,11 @@ def parse_network(entry: dict[str, Any]) -> Network:
     if outbound is not None:
         outbound = _address(outbound, f"{where}: outbound_address")
         if ipaddress.ip_address(outbound).version not in {s.version for s in subnets}:
-            raise ValidationError(
-                f"{where}: outbound_address {outbound} has no subnet of its IP version"
-            )
+            raise ValidationError(f"{where}: outbound_address {outbound} has no subnet of its IP version")
     internal = _flag(entry, "internal", False)
     publish = tuple(_publish(p, where, subnets) for p in entry.get("publish") or [])
     if internal and publish:
-        raise ValidationError(
-            f"{where}: an internal network cannot publish ports (nothing may reach it from outside)"
-        )
+        raise ValidationError(f"{where}: an internal network cannot publish ports (nothing may reach it from outside)")
     check_unique(list(publish), lambda p: p.label(), f"{where}: published port")
     return Network(
         name=name,
@@ -188,11 +180,7 @@ def _address(raw: Any, what: str) -> str:
 
 
 def _port(raw: Any, what: str) -> int:
-    if (
-        isinstance(raw, bool)
-        or not isinstance(raw, (int, str))
-        or not str(raw).isdigit()
-    ):
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
         raise ValidationError(f"{what}: {raw!r} is not a port number")
     port = int(raw)
     if not 1 <= port <= 65535:
@@ -201,26 +189,16 @@ def _port(raw: Any, what: str) -> int:
 
 
 def _publish(raw: dict[str, Any], where: str, subnets: list) -> Publish:
-    caddr = _address(
-        raw.get("container_address"), f"{where}: publish container_address"
-    )
+    caddr = _address(raw.get("container_address"), f"{where}: publish container_address")
     family = ipaddress.ip_address(caddr).version
     host_port = _port(raw.get("host_port"), f"{where}: publish host_port")
     cport = raw.get("container_port")
-    cport = (
-        host_port if cport is None else _port(cport, f"{where}: publish container_port")
-    )
+    cport = host_port if cport is None else _port(cport, f"{where}: publish container_port")
     proto = raw.get("proto") or "tcp"
     if proto not in PROTOS:
-        raise ValidationError(
-            f"{where}: publish {host_port}: unknown proto {proto!r} (use one of {', '.join(PROTOS)})"
-        )
+        raise ValidationError(f"{where}: publish {host_port}: unknown proto {proto!r} (use one of {', '.join(PROTOS)})")
     host_ip = raw.get("host_ip")
-    host_ip = (
-        ("0.0.0.0" if family == 4 else "::")
-        if host_ip in (None, "")
-        else _address(host_ip, f"{where}: host_ip")
-    )
+    host_ip = ("0.0.0.0" if family == 4 else "::") if host_ip in (None, "") else _address(host_ip, f"{where}: host_ip")
     if ipaddress.ip_address(host_ip).version != family:
         raise ValidationError(
             f"{where}: publish {host_ip}:{host_port}: host_ip and container_address {caddr} differ in IP version"
@@ -252,9 +230,7 @@ def check_policy(networks: list[Network]) -> None:
             for sa in map(ipaddress.ip_network, a.subnets):
                 for sb in map(ipaddress.ip_network, b.subnets):
                     if sa.version == sb.version and sa.overlaps(sb):
-                        raise ValidationError(
-                            f"nat networks {a.name} and {b.name}: subnets {sa} and {sb} overlap"
-                        )
+                        raise ValidationError(f"nat networks {a.name} and {b.name}: subnets {sa} and {sb} overlap")
     seen: dict[tuple, tuple[str, Publish]] = {}
     for net in nets:
         for pub in net.publish:
@@ -264,11 +240,7 @@ def check_policy(networks: list[Network]) -> None:
                 if ip == pub.host_ip or pub.wildcard or opub.wildcard:
                     raise ValidationError(
                         f"nat networks {other} and {net.name} both publish {pub.label()}"
-                        + (
-                            f" (clashes with {opub.label()})"
-                            if opub.label() != pub.label()
-                            else ""
-                        )
+                        + (f" (clashes with {opub.label()})" if opub.label() != pub.label() else "")
                     )
             seen[(pub.host_ip, pub.host_port, pub.proto, pub.family)] = (net.name, pub)
 
@@ -387,10 +359,7 @@ def _network_rules(net: Network) -> list[Rule]:
         fam = ipaddress.ip_network(subnet).version
         if not net.masquerade:
             continue
-        if (
-            net.outbound_address
-            and ipaddress.ip_address(net.outbound_address).version == fam
-        ):
+        if net.outbound_address and ipaddress.ip_address(net.outbound_address).version == fam:
             out.append(
                 Rule(
                     POST,
@@ -451,10 +420,7 @@ def _network_rules(net: Network) -> list[Rule]:
         )
         if net.hairpin:
             subnet = next(
-                s
-                for s in net.subnets
-                if ipaddress.ip_address(pub.container_address)
-                in ipaddress.ip_network(s)
+                s for s in net.subnets if ipaddress.ip_address(pub.container_address) in ipaddress.ip_network(s)
             )
             out.append(
                 Rule(
@@ -470,11 +436,7 @@ def _network_rules(net: Network) -> list[Rule]:
                 )
             )
     if net.loopback_publish():
-        out.append(
-            Rule(
-                POST, "masquerade", family=4, saddr=str(LOOPBACK4), oif=br, comment=name
-            )
-        )
+        out.append(Rule(POST, "masquerade", family=4, saddr=str(LOOPBACK4), oif=br, comment=name))
     return out
 
 

@@ -62,9 +62,7 @@ _IPPROTO = {4: "ip", 6: "ip6"}
 _NFPROTO = {4: "ipv4", 6: "ipv6"}
 
 
-def _match(
-    left: dict[str, Any], right: Any, neg: bool = False, op: str = "=="
-) -> dict[str, Any]:
+def _match(left: dict[str, Any], right: Any, neg: bool = False, op: str = "==") -> dict[str, Any]:
     return {"match": {"op": "!=" if neg else op, "left": left, "right": right}}
 
 
@@ -88,21 +86,15 @@ def rule_expr(rule: Rule) -> list[dict[str, Any]]:
     if fam and not (rule.saddr or rule.daddr):
         expr.append(_match({"meta": {"key": "nfproto"}}, _NFPROTO[fam]))
     if rule.saddr:
-        expr.append(
-            _match(_payload(_IPPROTO[fam], "saddr"), _addr(rule.saddr), rule.saddr_neg)
-        )
+        expr.append(_match(_payload(_IPPROTO[fam], "saddr"), _addr(rule.saddr), rule.saddr_neg))
     if rule.daddr:
-        expr.append(
-            _match(_payload(_IPPROTO[fam], "daddr"), _addr(rule.daddr), rule.daddr_neg)
-        )
+        expr.append(_match(_payload(_IPPROTO[fam], "daddr"), _addr(rule.daddr), rule.daddr_neg))
     if rule.iif:
         expr.append(_match({"meta": {"key": "iifname"}}, rule.iif, rule.iif_neg))
     if rule.oif:
         expr.append(_match({"meta": {"key": "oifname"}}, rule.oif, rule.oif_neg))
     if rule.ct == "established,related":
-        expr.append(
-            _match({"ct": {"key": "state"}}, ["established", "related"], op="in")
-        )
+        expr.append(_match({"ct": {"key": "state"}}, ["established", "related"], op="in"))
     elif rule.ct == "dnat":
         expr.append(_match({"ct": {"key": "status"}}, "dnat", op="in"))
     if rule.proto:
@@ -127,9 +119,7 @@ def _verdict(rule: Rule) -> dict[str, Any]:
 def render(rules: list[Rule]) -> dict[str, list[dict[str, Any]]]:
     """nft chain name -> list of {expr, comment?}: the table's wanted content (user chain excluded)."""
     chains: dict[str, list[dict[str, Any]]] = {name: [] for name in OWN_CHAINS}
-    chains["forward"].append(
-        {"expr": [{"jump": {"target": USER_CHAIN}}], "comment": OWNER_MARK}
-    )
+    chains["forward"].append({"expr": [{"jump": {"target": USER_CHAIN}}], "comment": OWNER_MARK})
     for rule in rules:
         item: dict[str, Any] = {"expr": rule_expr(rule)}
         if rule.comment:
@@ -145,9 +135,7 @@ def parse_listing(data: dict[str, Any]) -> dict[str, Any]:
     for item in data.get("nftables", []):
         if "chain" in item:
             spec = item["chain"]
-            chains[spec["name"]] = {
-                k: spec[k] for k in ("type", "hook", "prio", "policy") if k in spec
-            }
+            chains[spec["name"]] = {k: spec[k] for k in ("type", "hook", "prio", "policy") if k in spec}
             rules.setdefault(spec["name"], [])
         elif "rule" in item:
             rule = item["rule"]
@@ -163,10 +151,9 @@ def differs(want: dict[str, list], have: dict[str, Any] | None) -> list[str]:
     if have is None:
         return sorted(want)
     out = []
-    for logical, (name, spec) in CHAIN_SPECS.items():
-        if name not in have["chains"] or have["chains"][name] != (spec or {}):
-            out.append(name)
-        elif _canon(have["rules"].get(name, [])) != _canon(want[name]):
+    for name, spec in CHAIN_SPECS.values():
+        base_differs = name not in have["chains"] or have["chains"][name] != (spec or {})
+        if base_differs or _canon(have["rules"].get(name, [])) != _canon(want[name]):
             out.append(name)
     return sorted(out)
 
@@ -181,20 +168,12 @@ def transaction(want: dict[str, list], have: dict[str, Any] | None) -> dict[str,
     cmds: list[dict[str, Any]] = [{"add": {"table": dict(table, comment=OWNER_MARK)}}]
     for name, spec in CHAIN_SPECS.values():
         chain = {"family": FAMILY, "table": TABLE, "name": name}
-        if (
-            have is not None
-            and name in have["chains"]
-            and have["chains"][name] != (spec or {})
-        ):
-            cmds.append(
-                {"delete": {"chain": dict(chain)}}
-            )  # a base chain with another hook/priority
+        if have is not None and name in have["chains"] and have["chains"][name] != (spec or {}):
+            cmds.append({"delete": {"chain": dict(chain)}})  # a base chain with another hook/priority
         cmds.append({"add": {"chain": dict(chain, **(spec or {}))}})
         cmds.append({"flush": {"chain": dict(chain)}})
     if have is None or USER_CHAIN not in have["chains"]:
-        cmds.append(
-            {"add": {"chain": {"family": FAMILY, "table": TABLE, "name": USER_CHAIN}}}
-        )
+        cmds.append({"add": {"chain": {"family": FAMILY, "table": TABLE, "name": USER_CHAIN}}})
     for name in OWN_CHAINS:
         for item in want[name]:
             rule = {
@@ -219,14 +198,10 @@ def teardown(have: dict[str, Any] | None) -> dict[str, Any] | None:
     cmds: list[dict[str, Any]] = []
     for name in OWN_CHAINS:
         if name in have["chains"]:
-            cmds.append(
-                {"flush": {"chain": {"family": FAMILY, "table": TABLE, "name": name}}}
-            )
+            cmds.append({"flush": {"chain": {"family": FAMILY, "table": TABLE, "name": name}}})
     for name in OWN_CHAINS:
         if name in have["chains"] and name != "forward":
-            cmds.append(
-                {"delete": {"chain": {"family": FAMILY, "table": TABLE, "name": name}}}
-            )
+            cmds.append({"delete": {"chain": {"family": FAMILY, "table": TABLE, "name": name}}})
     fwd = {"family": FAMILY, "table": TABLE, "chain": "forward", "comment": OWNER_MARK}
     cmds.append({"add": {"rule": dict(fwd, expr=[{"jump": {"target": USER_CHAIN}}])}})
     return {"nftables": cmds}
