@@ -219,7 +219,8 @@ def test_traffic(lab, flavour):
     assert lab.converge(backend, lab.policy())["changed"] is False
     assert lab.converge(backend, lab.policy(hairpin=False))["changed"] is True
     assert lab.fetch(lab.outside, HOST_UL, 8080) == ""
-    assert lab.converge(backend, lab.policy())["changed"] is True
+    assert lab.converge(backend, lab.policy())["changed"] is False, "merged keeps options that are left out"
+    assert lab.converge(backend, lab.policy(), state="replaced")["changed"] is True, "replaced resets them"
     assert lab.fetch(lab.outside, HOST_UL, 8080) == ""
 
     # someone flushes the firewall: re-apply restores it and says changed

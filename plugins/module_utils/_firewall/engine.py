@@ -117,8 +117,8 @@ class NatEngine:
         actions = self._sysctl_actions(nl, networks)
         actions += self._other_backend_teardown(name, variant)
         actions += self._firewall_actions(name, variant, networks)
-        self._backend_changed = (recorded or name) != name or self._record.get("variant") != variant
-        if self._backend_changed and networks and not any(a.phase == 3 for a in actions):
+        switched = recorded is not None and (recorded != name or self._record.get("variant") != variant)
+        if switched and networks and have == after:  # otherwise a network action writes the record
             actions.append(
                 Action(
                     "update",
