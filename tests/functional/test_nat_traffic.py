@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import NatEngine
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
@@ -271,3 +272,29 @@ def test_delete_and_bad_input_changes_nothing(lab, flavour):
         assert nsx(lab.host, "nft", "list", "table", "inet", "netplumb", check=False).returncode != 0
     else:
         assert "NETPLUMB" not in nsx(lab.host, "iptables-save").stdout
+
+
+def test_auto_backend_and_refused_mix(lab):
+    lab.serve(lab.outside, 7000)
+    lab.serve(lab.c[1], 80, "hello-c1")
+    # Another tool's FORWARD policy DROP (iptables-nft): an nftables table cannot override it.
+    nsx(lab.host, "iptables-nft", "-P", "FORWARD", "DROP")
+    with pytest.raises(ConflictError, match=r"ip filter FORWARD \(policy drop\).*Use backend: iptables"):
+        lab.converge("nftables", lab.policy())
+    assert nsx(lab.host, "nft", "list", "table", "inet", "netplumb", check=False).returncode != 0
+    auto = lab.converge("auto", lab.policy())
+    assert auto["backend"] == "iptables" and auto["iptables_variant"] == "nft"
+    assert "FORWARD (policy drop)" in auto["backend_reason"]
+    assert lab.fetch(lab.c[1], OUTSIDE, 7000) == HOST_UL  # our accepts come before the DROP policy
+    assert lab.fetch(lab.outside, HOST_UL, 8080) == "hello-c1"
+    assert lab.converge("auto", lab.policy())["changed"] is False
+    # Once the DROP policy is lifted, switching to nftables explicitly
+    # removes the NETPLUMB chains and keeps traffic working.
+    nsx(lab.host, "iptables-nft", "-P", "FORWARD", "ACCEPT")
+    switched = lab.converge("nftables", lab.policy())
+    assert switched["changed"] and switched["backend"] == "nftables"
+    assert {a["kind"] for a in switched["actions"]} >= {"iptables", "nftables", "nat record"}
+    assert "NETPLUMB" not in nsx(lab.host, "iptables-nft-save").stdout
+    assert lab.fetch(lab.outside, HOST_UL, 8080) == "hello-c1"
+    again = lab.converge("auto", lab.policy())
+    assert again["changed"] is False and again["backend"] == "nftables"
