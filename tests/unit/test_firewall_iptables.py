@@ -36,7 +36,6 @@ EXPECTED = """*filter
 -A NETPLUMB-FORWARD -i br0 -o br0 -m comment --comment web -j ACCEPT
 -A NETPLUMB-ISOLATION-STAGE-1 ! -s 10.2.0.0/24 -o br1 -m comment --comment db -j DROP
 -A NETPLUMB-ISOLATION-STAGE-1 ! -d 10.2.0.0/24 -i br1 -m comment --comment db -j DROP
--A NETPLUMB-ISOLATION-STAGE-1 -i br1 ! -o br1 -m comment --comment db -j NETPLUMB-ISOLATION-STAGE-2
 -A NETPLUMB-ISOLATION-STAGE-1 -i br0 ! -o br0 -m comment --comment web -j NETPLUMB-ISOLATION-STAGE-2
 -A NETPLUMB-ISOLATION-STAGE-2 -o br1 -m comment --comment db -j DROP
 -A NETPLUMB-ISOLATION-STAGE-2 -o br0 -m comment --comment web -j DROP

@@ -17,14 +17,8 @@ import subprocess
 import tempfile
 from typing import Any
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import (
-    ConflictError,
-    KernelError,
-)
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
-    iptables,
-    nftables,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, KernelError
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import iptables, nftables
 
 DEFAULT_RECORD = "/var/lib/netplumb/nat.json"
 
@@ -69,12 +63,7 @@ def nft_forward_drops() -> list[tuple[str, str]]:
             continue
         ipt = chain["family"] in ("ip", "ip6") and chain["table"] == "filter" and chain["name"] == "FORWARD"
         owner = "iptables-nft" if ipt else "nftables"
-        drops.append(
-            (
-                owner,
-                f"nft chain {chain['family']} {chain['table']} {chain['name']} (policy drop)",
-            )
-        )
+        drops.append((owner, f"nft chain {chain['family']} {chain['table']} {chain['name']} (policy drop)"))
     return drops
 
 

@@ -15,16 +15,9 @@ from __future__ import annotations
 
 from typing import Any, Hashable
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import (
-    ValidationError,
-)
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
-    backend as bk,
-)
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
-    iptables,
-    nftables,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import backend as bk
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import iptables, nftables
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
     Network,
     check_network_name,
@@ -37,10 +30,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall.model
     parse_network,
     sysctls_needed,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._model import (
-    Action,
-    check_unique,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._model import Action, check_unique
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 
 BACKENDS = ("auto", "nftables", "iptables")
@@ -119,15 +109,7 @@ class NatEngine:
         actions += self._firewall_actions(name, variant, networks)
         switched = recorded is not None and (recorded != name or self._record.get("variant") != variant)
         if switched and networks and have == after:  # otherwise a network action writes the record
-            actions.append(
-                Action(
-                    "update",
-                    "nat record",
-                    self._record_path,
-                    params={"backend": name},
-                    phase=3,
-                )
-            )
+            actions.append(Action("update", "nat record", self._record_path, params={"backend": name}, phase=3))
         return actions
 
     def _sysctl_actions(self, nl: Netlink, networks: list[Network]) -> list[Action]:
@@ -140,15 +122,7 @@ class NatEngine:
                     hint = " (create the bridge first)"
                 raise ValidationError(f"nat: sysctl {key} does not exist in this namespace{hint}")
             if current != value:
-                actions.append(
-                    Action(
-                        "update",
-                        "sysctl",
-                        key,
-                        params={"value": value, "was": current},
-                        phase=1,
-                    )
-                )
+                actions.append(Action("update", "sysctl", key, params={"value": value, "was": current}, phase=1))
         return actions
 
     def _other_backend_teardown(self, name: str, variant: str | None) -> list[Action]:
@@ -159,15 +133,7 @@ class NatEngine:
             batch = nftables.teardown(have)
             if batch:
                 self._pending["nft-teardown"] = batch
-                actions.append(
-                    Action(
-                        "delete",
-                        "nftables",
-                        "nft-teardown",
-                        params={"table": "inet netplumb"},
-                        phase=2,
-                    )
-                )
+                actions.append(Action("delete", "nftables", "nft-teardown", params={"table": "inet netplumb"}, phase=2))
         for other in ("nft", "legacy"):
             if name == "iptables" and other == variant:
                 continue
@@ -179,15 +145,7 @@ class NatEngine:
                 if text:
                     key = f"iptables-{other}/ipv{fam}-teardown"
                     self._pending[key] = (other, fam, text)
-                    actions.append(
-                        Action(
-                            "delete",
-                            "iptables",
-                            key,
-                            params={"chains": "NETPLUMB*"},
-                            phase=2,
-                        )
-                    )
+                    actions.append(Action("delete", "iptables", key, params={"chains": "NETPLUMB*"}, phase=2))
         return actions
 
     def _firewall_actions(self, name: str, variant: str | None, networks: list[Network]) -> list[Action]:
@@ -198,15 +156,7 @@ class NatEngine:
                 batch = nftables.teardown(have) if have and not _nft_only_user(have) else None
                 if batch:
                     self._pending["netplumb"] = batch
-                    return [
-                        Action(
-                            "delete",
-                            "nftables",
-                            "netplumb",
-                            params={"table": "inet netplumb"},
-                            phase=2,
-                        )
-                    ]
+                    return [Action("delete", "nftables", "netplumb", params={"table": "inet netplumb"}, phase=2)]
                 return []
             want = nftables.render(rules)
             stale = nftables.differs(want, have)
@@ -232,30 +182,14 @@ class NatEngine:
                 text = iptables.teardown_payload(have) if not iptables.empty(have) else None
                 if text:
                     self._pending[key] = (variant, fam, text)
-                    actions.append(
-                        Action(
-                            "delete",
-                            "iptables",
-                            key,
-                            params={"chains": "NETPLUMB*"},
-                            phase=2,
-                        )
-                    )
+                    actions.append(Action("delete", "iptables", key, params={"chains": "NETPLUMB*"}, phase=2))
                 continue
             want = iptables.render(rules, fam)
             stale = iptables.differs(want, have)
             if stale:
                 self._pending[key] = (variant, fam, iptables.payload(want, have))
                 count = sum(len(v) for t in want["chains"].values() for v in t.values())
-                actions.append(
-                    Action(
-                        "update",
-                        "iptables",
-                        key,
-                        params={"chains": stale, "rules": count},
-                        phase=2,
-                    )
-                )
+                actions.append(Action("update", "iptables", key, params={"chains": stale, "rules": count}, phase=2))
         return actions
 
     def apply(self, nl: Netlink, action: Action) -> None:

@@ -27,9 +27,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall.model
     PUB,
     Rule,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._model import (
-    OWNER_MARK,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 
 PREFIX = "NETPLUMB"
 USER_CHAIN = f"{PREFIX}-USER"
@@ -45,19 +43,11 @@ CHAIN_MAP = {
     PUB: ("filter", PREFIX),
 }
 OWN_CHAINS = {
-    "filter": [
-        f"{PREFIX}-FORWARD",
-        f"{PREFIX}-ISOLATION-STAGE-1",
-        f"{PREFIX}-ISOLATION-STAGE-2",
-        PREFIX,
-    ],
+    "filter": [f"{PREFIX}-FORWARD", f"{PREFIX}-ISOLATION-STAGE-1", f"{PREFIX}-ISOLATION-STAGE-2", PREFIX],
     "nat": [PREFIX, f"{PREFIX}-POSTROUTING"],
 }
 TABLES = ("filter", "nat")
-BUILTIN = {
-    "filter": ("INPUT", "FORWARD", "OUTPUT"),
-    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
-}
+BUILTIN = {"filter": ("INPUT", "FORWARD", "OUTPUT"), "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")}
 MARK = f"-m comment --comment {OWNER_MARK}"
 # Jumps that are inserted at the top of their built-in chain (the rest are appended, as Docker does).
 _INSERTED = ("FORWARD", "POSTROUTING")
@@ -77,10 +67,7 @@ def rule_spec(rule: Rule, family: int, comment: str | None = None) -> str:
         (rule.oif, rule.oif_neg, "-o"),
     ):
         if value:
-            parts += (["!"] if neg else []) + [
-                flag,
-                _addr(value, family) if flag in ("-s", "-d") else value,
-            ]
+            parts += (["!"] if neg else []) + [flag, _addr(value, family) if flag in ("-s", "-d") else value]
     if rule.proto:
         parts += ["-p", rule.proto, "-m", rule.proto, "--dport", str(rule.dport)]
     if rule.ct == "established,related":
@@ -112,11 +99,7 @@ def render(rules: list[Rule], family: int) -> dict[str, Any]:
     chains = {t: {c: [] for c in OWN_CHAINS[t]} for t in TABLES}
     jumps: dict[str, dict[str, list[str]]] = {
         "filter": {"FORWARD": [f"{MARK} -j {USER_CHAIN}", f"{MARK} -j {PREFIX}-FORWARD"]},
-        "nat": {
-            "PREROUTING": [],
-            "OUTPUT": [],
-            "POSTROUTING": [f"{MARK} -j {PREFIX}-POSTROUTING"],
-        },
+        "nat": {"PREROUTING": [], "OUTPUT": [], "POSTROUTING": [f"{MARK} -j {PREFIX}-POSTROUTING"]},
     }
     for rule in rules:
         if rule.family not in (None, family):
@@ -180,11 +163,7 @@ def differs(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
         if USER_CHAIN not in have["filter"]["chains"] and table == "filter":
             out.append(f"filter/{USER_CHAIN}")
         for chain in BUILTIN[table]:
-            if _jump_fix(
-                want["jumps"][table].get(chain, []),
-                have[table]["jumps"].get(chain, []),
-                chain,
-            ):
+            if _jump_fix(want["jumps"][table].get(chain, []), have[table]["jumps"].get(chain, []), chain):
                 out.append(f"{table}/{chain}")
     return sorted(set(out))
 
@@ -217,11 +196,7 @@ def payload(want: dict[str, Any], have: dict[str, Any]) -> str:
         if table == "filter" and USER_CHAIN not in have["filter"]["chains"]:
             lines.append(f":{USER_CHAIN} - [0:0]")
         for chain in BUILTIN[table]:
-            lines += _jump_fix(
-                want["jumps"][table].get(chain, []),
-                have[table]["jumps"].get(chain, []),
-                chain,
-            )
+            lines += _jump_fix(want["jumps"][table].get(chain, []), have[table]["jumps"].get(chain, []), chain)
         for chain in OWN_CHAINS[table]:
             lines += [f"-A {chain} {spec}" for spec in want["chains"][table][chain]]
         text += [f"*{table}", *lines, "COMMIT"]

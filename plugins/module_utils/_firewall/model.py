@@ -21,13 +21,8 @@ import ipaddress
 import re
 from typing import Any
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import (
-    ValidationError,
-)
-from ansible_collections.netplumb.container.plugins.module_utils._model import (
-    check_ifname,
-    check_unique,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._model import check_ifname, check_unique
 
 PROTOS = ("tcp", "udp", "sctp")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -212,13 +207,7 @@ def _publish(raw: dict[str, Any], where: str, subnets: list) -> Publish:
         raise ValidationError(
             f"{where}: publishing on ::1 cannot work (IPv6 has no route_localnet); use a host address"
         )
-    return Publish(
-        host_ip=host_ip,
-        host_port=host_port,
-        container_address=caddr,
-        container_port=cport,
-        proto=proto,
-    )
+    return Publish(host_ip=host_ip, host_port=host_port, container_address=caddr, container_port=cport, proto=proto)
 
 
 def check_policy(networks: list[Network]) -> None:
@@ -261,57 +250,21 @@ def derive_rules(networks: list[Network]) -> list[Rule]:
     if any(n.loopback_publish() for n in nets):
         rules.append(Rule(OUT, "jump", DNAT, local_dst=True))
     else:
-        rules.append(
-            Rule(
-                OUT,
-                "jump",
-                DNAT,
-                family=4,
-                daddr="127.0.0.0/8",
-                daddr_neg=True,
-                local_dst=True,
-            )
-        )
-        rules.append(
-            Rule(
-                OUT,
-                "jump",
-                DNAT,
-                family=6,
-                daddr="::1/128",
-                daddr_neg=True,
-                local_dst=True,
-            )
-        )
+        rules.append(Rule(OUT, "jump", DNAT, family=4, daddr="127.0.0.0/8", daddr_neg=True, local_dst=True))
+        rules.append(Rule(OUT, "jump", DNAT, family=6, daddr="::1/128", daddr_neg=True, local_dst=True))
     rules.append(Rule(FWD, "jump", ISO1))
     for net in nets:
         rules.extend(_network_rules(net))
     isolated = [n for n in nets if n.isolate]
     for net in nets:
-        if net.isolate:
-            rules.append(
-                Rule(
-                    ISO1,
-                    "jump",
-                    ISO2,
-                    iif=net.bridge,
-                    oif=net.bridge,
-                    oif_neg=True,
-                    comment=net.name,
-                )
-            )
+        if net.internal:
+            pass  # its own stage-1 drops confine it already (Docker has no stage-2 jump for it either)
+        elif net.isolate:
+            rules.append(Rule(ISO1, "jump", ISO2, iif=net.bridge, oif=net.bridge, oif_neg=True, comment=net.name))
         else:
             for other in isolated:
                 if other.name != net.name:
-                    rules.append(
-                        Rule(
-                            ISO1,
-                            "drop",
-                            iif=net.bridge,
-                            oif=other.bridge,
-                            comment=net.name,
-                        )
-                    )
+                    rules.append(Rule(ISO1, "drop", iif=net.bridge, oif=other.bridge, comment=net.name))
         rules.append(Rule(ISO2, "drop", oif=net.bridge, comment=net.name))
     # Internal networks: their drops come first in stage 1, as in Docker.
     internal = []
@@ -320,26 +273,10 @@ def derive_rules(networks: list[Network]) -> list[Rule]:
             for subnet in net.subnets:
                 fam = ipaddress.ip_network(subnet).version
                 internal.append(
-                    Rule(
-                        ISO1,
-                        "drop",
-                        family=fam,
-                        saddr=subnet,
-                        saddr_neg=True,
-                        oif=net.bridge,
-                        comment=net.name,
-                    )
+                    Rule(ISO1, "drop", family=fam, saddr=subnet, saddr_neg=True, oif=net.bridge, comment=net.name)
                 )
                 internal.append(
-                    Rule(
-                        ISO1,
-                        "drop",
-                        family=fam,
-                        daddr=subnet,
-                        daddr_neg=True,
-                        iif=net.bridge,
-                        comment=net.name,
-                    )
+                    Rule(ISO1, "drop", family=fam, daddr=subnet, daddr_neg=True, iif=net.bridge, comment=net.name)
                 )
     rules = internal + rules
     return [r for r in rules if r.family is None or r.family in fams]
@@ -361,29 +298,10 @@ def _network_rules(net: Network) -> list[Rule]:
             continue
         if net.outbound_address and ipaddress.ip_address(net.outbound_address).version == fam:
             out.append(
-                Rule(
-                    POST,
-                    "snat",
-                    net.outbound_address,
-                    family=fam,
-                    saddr=subnet,
-                    oif=br,
-                    oif_neg=True,
-                    comment=name,
-                )
+                Rule(POST, "snat", net.outbound_address, family=fam, saddr=subnet, oif=br, oif_neg=True, comment=name)
             )
         else:
-            out.append(
-                Rule(
-                    POST,
-                    "masquerade",
-                    family=fam,
-                    saddr=subnet,
-                    oif=br,
-                    oif_neg=True,
-                    comment=name,
-                )
-            )
+            out.append(Rule(POST, "masquerade", family=fam, saddr=subnet, oif=br, oif_neg=True, comment=name))
     if not net.hairpin:
         out.append(Rule(DNAT, "return", iif=br, comment=name))
     for pub in net.publish:

@@ -27,31 +27,17 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall.model
     PUB,
     Rule,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._model import (
-    OWNER_MARK,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 
 FAMILY = "inet"
 TABLE = "netplumb"
 USER_CHAIN = "user"
 # logical chain -> (nft chain name, base chain spec or None)
 CHAIN_SPECS: dict[str, tuple[str, dict[str, Any] | None]] = {
-    PRE: (
-        "prerouting",
-        {"type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"},
-    ),
-    OUT: (
-        "output",
-        {"type": "nat", "hook": "output", "prio": -100, "policy": "accept"},
-    ),
-    POST: (
-        "postrouting",
-        {"type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"},
-    ),
-    FWD: (
-        "forward",
-        {"type": "filter", "hook": "forward", "prio": 0, "policy": "accept"},
-    ),
+    PRE: ("prerouting", {"type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}),
+    OUT: ("output", {"type": "nat", "hook": "output", "prio": -100, "policy": "accept"}),
+    POST: ("postrouting", {"type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"}),
+    FWD: ("forward", {"type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}),
     ISO1: ("isolation-stage-1", None),
     ISO2: ("isolation-stage-2", None),
     PUB: ("published", None),
@@ -176,12 +162,7 @@ def transaction(want: dict[str, list], have: dict[str, Any] | None) -> dict[str,
         cmds.append({"add": {"chain": {"family": FAMILY, "table": TABLE, "name": USER_CHAIN}}})
     for name in OWN_CHAINS:
         for item in want[name]:
-            rule = {
-                "family": FAMILY,
-                "table": TABLE,
-                "chain": name,
-                "expr": item["expr"],
-            }
+            rule = {"family": FAMILY, "table": TABLE, "chain": name, "expr": item["expr"]}
             if "comment" in item:
                 rule["comment"] = item["comment"]
             cmds.append({"add": {"rule": rule}})
