@@ -32,7 +32,7 @@ description:
   - For this module the objects of O(state) and O(scope) are the recorded networks; O(scope.prefix) matches
     network names. O(force) has no effect (every recorded network belongs to the collection).
 author:
-  - netplumb developers
+  - netplumb developers (@netplumb)
 options:
   config:
     description:

@@ -75,6 +75,7 @@ def test_check_apply_idempotent_through_ansible(cleanup_netns, tmp_path, backend
         capture_output=True,
         text=True,
         timeout=240,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     res = json.loads(out.read_text())

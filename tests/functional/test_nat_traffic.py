@@ -119,7 +119,7 @@ class Lab:
             stderr=subprocess.DEVNULL,
         )
         self.servers.append(proc)
-        for _ in range(50):
+        for _attempt in range(50):
             if f":{port} " in nsx(ns, "ss", "-Hltn").stdout:
                 return
             time.sleep(0.05)
@@ -298,3 +298,24 @@ def test_auto_backend_and_refused_mix(lab):
     assert lab.fetch(lab.outside, HOST_UL, 8080) == "hello-c1"
     again = lab.converge("auto", lab.policy())
     assert again["changed"] is False and again["backend"] == "nftables"
+
+
+@pytest.mark.parametrize("flavour", ["nftables", "iptables-nft"])
+def test_publish_on_localhost_with_hairpin(lab, flavour):
+    backend = backend_of(lab, flavour)
+    lab.serve(lab.c[1], 80, "hello-c1")
+    pub = [{"host_ip": "127.0.0.1", "host_port": 8081, "container_address": "10.88.0.2", "container_port": 80}]
+    result = lab.converge(backend, lab.policy(publish=pub))
+    sysctls = {a["name"] for a in result["actions"] if a["kind"] == "sysctl"}
+    assert f"net.ipv4.conf.{lab.br['a']}.route_localnet" in sysctls
+    assert lab.fetch(lab.host, "127.0.0.1", 8081) == "hello-c1"
+    assert lab.fetch(lab.outside, HOST_UL, 8081) == "", "published on 127.0.0.1 only"
+    assert lab.converge(backend, lab.policy(publish=pub))["changed"] is False
+
+
+def test_foreign_nft_table_is_not_rewritten(lab):
+    nsx(lab.host, "nft", "add", "table", "inet", "netplumb")
+    nsx(lab.host, "nft", "add", "chain", "inet", "netplumb", "mine")
+    with pytest.raises(ConflictError, match=r"not made by netplumb\.container"):
+        lab.converge("nftables", lab.policy())
+    assert "chain mine" in nsx(lab.host, "nft", "list", "table", "inet", "netplumb").stdout

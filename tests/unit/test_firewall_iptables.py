@@ -66,7 +66,7 @@ def as_save(payload: str) -> str:
     out = []
     for line in payload.splitlines():
         if line.startswith("-I "):
-            chain, _, rest = line[3:].partition(" ")
+            chain, _sep, rest = line[3:].partition(" ")
             line = f"-A {chain} {rest.split(' ', 1)[1]}"
         out.append(line.replace("--comment netplumb.container", '--comment "netplumb.container"'))
     return "\n".join(out) + "\n"

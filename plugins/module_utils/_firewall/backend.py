@@ -151,10 +151,10 @@ def choose(requested: str, recorded: str | None, families: list[int]) -> tuple[s
             raise KernelError("nat backend nftables: the nft command is not installed (install nftables)")
         if drops:
             raise ConflictError(
-                f"nat backend nftables: {', '.join(d for _, d in drops)} drops forwarded traffic, and an accept in "
-                "table inet netplumb cannot override another table's drop, so published ports and outbound "
-                "traffic would silently break. Use backend: iptables (its jumps go first in FORWARD), or set that "
-                "FORWARD policy to ACCEPT"
+                f"nat backend nftables: {', '.join(what for _owner, what in drops)} drops forwarded traffic, "
+                "and an accept in table inet netplumb cannot override another table's drop, so published ports "
+                "and outbound traffic would silently break. Use backend: iptables (its jumps go first in FORWARD), "
+                "or set that FORWARD policy to ACCEPT"
             )
         return backend, None, why
     variant = own_ipt[0] if own_ipt else ("legacy" if legacy_in_use() else default_variant())

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Hashable
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import backend as bk
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import iptables, nftables
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
@@ -158,6 +158,11 @@ class NatEngine:
                     self._pending["netplumb"] = batch
                     return [Action("delete", "nftables", "netplumb", params={"table": "inet netplumb"}, phase=2)]
                 return []
+            if have is not None and self._record.get("backend") != "nftables" and not nftables.marked(have):
+                raise ConflictError(
+                    "nat: table inet netplumb exists but was not made by netplumb.container (no ownership mark, "
+                    "not in the record); refusing to rewrite it (delete it, or use backend: iptables)"
+                )
             want = nftables.render(rules)
             stale = nftables.differs(want, have)
             if not stale:

@@ -133,7 +133,7 @@ def parse_save(text: str) -> dict[str, Any]:
             continue
         if not line.startswith("-A "):
             continue
-        chain, _, spec = line[3:].partition(" ")
+        chain, _sep, spec = line[3:].partition(" ")
         spec = spec.replace('"', "")
         if _owned(chain):
             cur["chains"].setdefault(chain, []).append(spec)

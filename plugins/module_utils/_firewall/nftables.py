@@ -43,7 +43,7 @@ CHAIN_SPECS: dict[str, tuple[str, dict[str, Any] | None]] = {
     PUB: ("published", None),
     DNAT: ("dnat", None),
 }
-OWN_CHAINS = [name for name, _ in CHAIN_SPECS.values()]
+OWN_CHAINS = [name for name, _spec in CHAIN_SPECS.values()]
 _IPPROTO = {4: "ip", 6: "ip6"}
 _NFPROTO = {4: "ipv4", 6: "ipv6"}
 
@@ -186,6 +186,11 @@ def teardown(have: dict[str, Any] | None) -> dict[str, Any] | None:
     fwd = {"family": FAMILY, "table": TABLE, "chain": "forward", "comment": OWNER_MARK}
     cmds.append({"add": {"rule": dict(fwd, expr=[{"jump": {"target": USER_CHAIN}}])}})
     return {"nftables": cmds}
+
+
+def marked(have: dict[str, Any]) -> bool:
+    """The table carries the ownership mark (the comment of the jump to the user chain)."""
+    return any(item.get("comment") == OWNER_MARK for item in have["rules"].get("forward", []))
 
 
 def user_rules(have: dict[str, Any] | None) -> int:
