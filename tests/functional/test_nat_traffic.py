@@ -12,6 +12,7 @@ Topology per test (every name carries the test's prefix; nothing in the root nam
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 import time
 
@@ -100,35 +101,35 @@ class Lab:
         with Netlink() as nl, nl.entered(self.host):
             return converge(NatEngine(), params, check, nl)
 
-    def serve(self, ns, port, text=None):
+    def add_ipv6(self):
+        """Dual stack for network a: host/outside fd00:18::1/2, bridge fd00:88::1, c1 fd00:88::2."""
+        for ns, dev, addr in (
+            (self.host, "ul0", "fd00:18::1/64"),
+            (self.outside, "ul0", "fd00:18::2/64"),
+            (self.host, self.br["a"], "fd00:88::1/64"),
+            (self.c[1], "eth0", "fd00:88::2/64"),
+        ):
+            sh("ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad")
+        sh("ip", "-n", self.c[1], "-6", "route", "add", "default", "via", "fd00:88::1")
+
+    def serve(self, ns, port, text=None, family=4):
         """A TCP server that answers with ``text`` (or the peer's address) and closes."""
         reply = f"echo {text}" if text else "echo $SOCAT_PEERADDR"
-        proc = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "timeout",
-                "60",
-                "socat",
-                f"TCP-LISTEN:{port},reuseaddr,fork",
-                f"SYSTEM:{reply}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        listen = (
+            f"TCP4-LISTEN:{port},reuseaddr,fork" if family == 4 else f"TCP6-LISTEN:{port},ipv6only=1,reuseaddr,fork"
         )
+        argv = ["ip", "netns", "exec", ns, "timeout", "60", "socat", listen, f"SYSTEM:{reply}"]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.servers.append(proc)
         for _attempt in range(50):
-            if f":{port} " in nsx(ns, "ss", "-Hltn").stdout:
+            if f":{port} " in nsx(ns, "ss", "-Hltn", f"-{family}").stdout:
                 return
             time.sleep(0.05)
         raise AssertionError(f"server on {ns}:{port} did not start")
 
     def fetch(self, ns, addr, port) -> str:
-        out = nsx(
-            ns, "timeout", "4", "socat", "-T2", "-", f"TCP:{addr}:{port},connect-timeout=2", check=False, timeout=10
-        )
+        target = f"TCP6:[{addr}]:{port}" if ":" in addr else f"TCP4:{addr}:{port}"
+        out = nsx(ns, "timeout", "4", "socat", "-T2", "-", f"{target},connect-timeout=2", check=False, timeout=10)
         return out.stdout.strip()
 
     def ping(self, ns, addr) -> bool:
@@ -319,3 +320,22 @@ def test_foreign_nft_table_is_not_rewritten(lab):
     with pytest.raises(ConflictError, match=r"not made by netplumb\.container"):
         lab.converge("nftables", lab.policy())
     assert "chain mine" in nsx(lab.host, "nft", "list", "table", "inet", "netplumb").stdout
+
+
+@pytest.mark.parametrize("flavour", ["nftables", "iptables-nft"])
+def test_dual_stack(lab, flavour):
+    backend = backend_of(lab, flavour)
+    lab.add_ipv6()
+    lab.serve(lab.outside, 7000, family=6)
+    lab.serve(lab.c[1], 80, "hello-c1-v6", family=6)
+    subnets = ["10.88.0.0/24", "fd00:88::/64"]
+    pub = [
+        {"host_port": 8080, "container_address": "10.88.0.2", "container_port": 80},
+        {"host_port": 8080, "container_address": "fd00:88::2", "container_port": 80},
+    ]
+    result = lab.converge(backend, lab.policy(subnets=subnets, publish=pub))
+    assert "net.ipv6.conf.all.forwarding" in {a["name"] for a in result["actions"] if a["kind"] == "sysctl"}
+    seen = lab.fetch(lab.c[1], "fd00:18::2", 7000).strip("[]")
+    assert seen and ipaddress.ip_address(seen) == ipaddress.ip_address("fd00:18::1"), "masqueraded (v6)"
+    assert lab.fetch(lab.outside, "fd00:18::1", 8080) == "hello-c1-v6"
+    assert lab.converge(backend, lab.policy(subnets=subnets, publish=pub))["changed"] is False
