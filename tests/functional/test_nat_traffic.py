@@ -266,9 +266,21 @@ def test_delete_and_bad_input_changes_nothing(lab, flavour):
     assert lab.fetch(lab.c[1], OUTSIDE, 7000) == before
     deleted = lab.converge(backend, [{"network": "neti"}], state="deleted")
     assert deleted["changed"] and [a["name"] for a in deleted["actions"] if a["kind"] == "nat network"] == ["neti"]
+    add_user_drop(lab, flavour, "198.18.0.99")
     gone = lab.converge(backend, [], state="deleted", scope={"prefix": ""})
     assert gone["changed"]
     assert lab.converge(backend, [], state="deleted", scope={"prefix": ""})["changed"] is False
+    # Everything of the collection is gone but the user's chain, which holds a rule, and its jump.
+    if flavour == "nftables":
+        table = nsx(lab.host, "nft", "list", "table", "inet", "netplumb").stdout
+        assert "198.18.0.99" in table and "masquerade" not in table and "chain dnat" not in table
+        nsx(lab.host, "nft", "flush", "chain", "inet", "netplumb", "user")
+    else:
+        saved = nsx(lab.host, "iptables-save").stdout
+        assert "198.18.0.99" in saved and "NETPLUMB-FORWARD" not in saved and "MASQUERADE" not in saved
+        nsx(lab.host, flavour, "-F", "NETPLUMB-USER")
+    # With the user chain empty, deleting the policy again removes the rest.
+    assert lab.converge(backend, [], state="deleted", scope={"prefix": ""})["changed"] is True
     if flavour == "nftables":
         assert nsx(lab.host, "nft", "list", "table", "inet", "netplumb", check=False).returncode != 0
     else:

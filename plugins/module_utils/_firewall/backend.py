@@ -89,17 +89,18 @@ def default_variant() -> str:
     return "nft" if "nf_tables" in out else "legacy"
 
 
-def legacy_in_use() -> bool:
-    """The legacy (x_tables) kernel tables exist in this namespace."""
+def legacy_in_use(family: int = 4) -> bool:
+    """The legacy (x_tables) kernel tables of this IP family exist in this namespace."""
+    name = "ip_tables_names" if family == 4 else "ip6_tables_names"
     try:
-        with open("/proc/thread-self/net/ip_tables_names", encoding="ascii") as handle:
+        with open(f"/proc/thread-self/net/{name}", encoding="ascii") as handle:
             return bool(handle.read().strip())
     except OSError:
         return False
 
 
 def ipt_read(variant: str, family: int) -> dict[str, Any]:
-    if variant == "legacy" and family == 4 and not legacy_in_use():
+    if variant == "legacy" and not legacy_in_use(family):
         return iptables.parse_save("")
     return iptables.parse_save(run([iptables_tool(variant, family, "save")]) or "")
 
@@ -112,7 +113,7 @@ def ipt_has_own(have: dict[str, Any]) -> bool:
     return any(have[t]["chains"] or have[t]["jumps"] for t in iptables.TABLES)
 
 
-def choose(requested: str, recorded: str | None, families: list[int]) -> tuple[str, str | None, str]:
+def choose(requested: str, recorded: str | None) -> tuple[str, str | None, str]:
     """(backend, iptables variant, why). Refuses mixes that would silently break traffic."""
     has_nft = bool(shutil.which("nft"))
     variants = [v for v in ("nft", "legacy") if _variant_available(v)]

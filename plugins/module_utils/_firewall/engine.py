@@ -100,7 +100,7 @@ class NatEngine:
         check_policy(networks)  # the merged set: clashes with recorded networks fail here, before any change
         self._after = networks
         recorded = self._record.get("backend") if self._record["networks"] else None
-        name, variant, why = bk.choose(params.get("backend") or "auto", recorded, families(networks))
+        name, variant, why = bk.choose(params.get("backend") or "auto", recorded)
         self._chosen = {"backend": name, "backend_reason": why}
         if variant:
             self._chosen["iptables_variant"] = variant
@@ -130,7 +130,7 @@ class NatEngine:
         actions = []
         if name == "iptables" and bk.shutil.which("nft"):
             have = bk.nft_read()
-            batch = nftables.teardown(have)
+            batch = nftables.teardown(have) if have and not _nft_only_user(have) else None
             if batch:
                 self._pending["nft-teardown"] = batch
                 actions.append(Action("delete", "nftables", "nft-teardown", params={"table": "inet netplumb"}, phase=2))
