@@ -80,7 +80,7 @@ options:
           - A container reaches a published port through the host's address (hairpin NAT, as Docker with
             C(userland-proxy=false)). Defaults to V(true).
           - A container reaching its own published port also needs its bridge port in hairpin mode
-            (set on the host end of its veth).
+            (O(netplumb.container.veth#module:config[].hairpin=true) on the host end of its veth).
         type: bool
       publish:
         description: Ports published on the host.
