@@ -7,11 +7,15 @@ and every nft/iptables command it runs, stays there.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+if os.geteuid() != 0:
+    pytest.skip("integration tests need root", allow_module_level=True)
 
 PYTHON = f"ansible_python_interpreter={sys.executable}"
 PLAY = """
@@ -62,10 +66,20 @@ PLAY = """
 """
 
 
+@pytest.fixture
+def host(prefix):
+    """The throwaway namespace the playbook runs in; always deleted."""
+    name = f"{prefix}h"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
 @pytest.mark.parametrize("backend", ["nftables", "iptables"])
-def test_check_apply_idempotent_through_ansible(cleanup_netns, tmp_path, backend):
-    host, br = f"{cleanup_netns}h", f"{cleanup_netns}br"
-    subprocess.run(["ip", "netns", "add", host], check=True)
+def test_check_apply_idempotent_through_ansible(host, prefix, tmp_path, backend):
+    br = f"{prefix}br"
     subprocess.run(["ip", "-n", host, "link", "add", br, "type", "bridge"], check=True)
     play = tmp_path / "play.yml"
     out = tmp_path / "out.json"
