@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import NatEngine
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
@@ -232,6 +232,10 @@ def test_traffic(lab, flavour):
     assert restored["changed"] is True
     assert lab.fetch(lab.c[1], OUTSIDE, 7000) == HOST_UL
     assert lab.converge(backend, lab.policy())["changed"] is False
+    if flavour != "iptables-legacy":  # a firewalld-style reload: the whole nftables ruleset is gone
+        nsx(lab.host, "nft", "flush", "ruleset")
+        assert lab.converge(backend, lab.policy())["changed"] is True
+        assert lab.fetch(lab.outside, HOST_UL, 8080) == "hello-c1"
 
 
 @pytest.mark.parametrize("flavour", BACKENDS)
@@ -351,3 +355,13 @@ def test_dual_stack(lab, flavour):
     assert seen and ipaddress.ip_address(seen) == ipaddress.ip_address("fd00:18::1"), "masqueraded (v6)"
     assert lab.fetch(lab.outside, "fd00:18::1", 8080) == "hello-c1-v6"
     assert lab.converge(backend, lab.policy(subnets=subnets, publish=pub))["changed"] is False
+
+
+def test_missing_bridge_warns_in_check_mode_and_fails_otherwise(lab):
+    pub = [{"host_ip": "127.0.0.1", "host_port": 8081, "container_address": "10.88.0.2"}]
+    policy = lab.policy(bridge=f"{lab.p}zz", publish=pub)
+    check = lab.converge("nftables", policy, check=True)
+    assert check["changed"] and any("does not exist (yet)" in w for w in check["warnings"])
+    with pytest.raises(ValidationError, match="create the bridge first"):
+        lab.converge("nftables", policy)
+    assert nsx(lab.host, "nft", "list", "table", "inet", "netplumb", check=False).returncode != 0

@@ -67,8 +67,10 @@ class NatResource:
 
 class NatEngine:
     resource = NatResource()
+    check_mode = False  # set by converge(): in check mode a bridge that does not exist yet is a warning
 
     def __init__(self) -> None:
+        self.warnings: list[str] = []
         self._record_path = bk.DEFAULT_RECORD
         self._pending: dict[str, Any] = {}
         self._after: list[Network] = []
@@ -116,7 +118,9 @@ class NatEngine:
         actions = []
         for key, value in sysctls_needed(networks).items():
             current = nl.read_sysctl(None, key)
-            if current is None:
+            if current is None and self.check_mode and key.startswith("net.ipv4.conf."):
+                self.warnings.append(f"nat: sysctl {key} does not exist (yet): its bridge is missing")
+            elif current is None:
                 hint = " (load br_netfilter: modprobe br_netfilter)" if key.startswith("net.bridge.") else ""
                 if ".conf." in key and "route_localnet" in key:
                     hint = " (create the bridge first)"
