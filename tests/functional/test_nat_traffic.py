@@ -13,8 +13,11 @@ Topology per test (every name carries the test's prefix; nothing in the root nam
 from __future__ import annotations
 
 import ipaddress
+import json
 import subprocess
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -365,3 +368,27 @@ def test_missing_bridge_warns_in_check_mode_and_fails_otherwise(lab):
     with pytest.raises(ValidationError, match="create the bridge first"):
         lab.converge("nftables", policy)
     assert nsx(lab.host, "nft", "list", "table", "inet", "netplumb", check=False).returncode != 0
+
+
+def test_concurrent_runs_keep_every_network(lab):
+    """Runs that merge different networks at the same time: the record lock keeps all of them."""
+    nets = [{"network": f"par{i}", "bridge": f"{lab.p}p{i}", "subnets": [f"10.{100 + i}.0.0/24"]} for i in range(6)]
+    errors = []
+
+    def run(net):
+        try:
+            lab.converge("nftables", [net])
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(net,)) for net in nets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    recorded = json.loads(Path(lab.record).read_text(encoding="utf-8"))
+    assert sorted(n["name"] for n in recorded["networks"]) == [f"par{i}" for i in range(6)]
+    table = nsx(lab.host, "nft", "list", "table", "inet", "netplumb").stdout
+    assert all(f"10.{100 + i}.0.0/24" in table for i in range(6))
+    assert lab.converge("nftables", nets)["changed"] is False

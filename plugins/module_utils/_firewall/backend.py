@@ -181,36 +181,44 @@ def _variant_available(variant: str) -> bool:
 # --- the policy record --------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _locked(path: str):
-    os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
-    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+class RecordLock:
+    """An exclusive flock on ``<record>.lock``, held from reading the record until the run is done.
+
+    A run reads the record, renders the firewall from it and writes it back; holding the lock over
+    all of that keeps two runs on one host from losing each other's networks. The lock goes with
+    the open file (closed by release(), or when the process or the object ends).
+    """
+
+    def __init__(self, path: str) -> None:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+        self._handle = open(path + ".lock", "a+b")  # noqa: SIM115 - held beyond this scope on purpose
+        fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
 
 
 def read_record(path: str) -> dict[str, Any]:
+    """The recorded policy (read under the caller's RecordLock, or none in check mode)."""
     if not os.path.exists(path):
         return {"backend": None, "variant": None, "networks": []}
-    with _locked(path), open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
     data.setdefault("networks", [])
     return data
 
 
 def write_record(path: str, data: dict[str, Any]) -> None:
-    with _locked(path):
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".nat.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=1, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+    """Replace the record by atomic rename after fsync (the caller holds the RecordLock)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".nat.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

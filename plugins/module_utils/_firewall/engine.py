@@ -71,6 +71,7 @@ class NatEngine:
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
+        self._lock: bk.RecordLock | None = None
         self._record_path = bk.DEFAULT_RECORD
         self._pending: dict[str, Any] = {}
         self._after: list[Network] = []
@@ -92,12 +93,21 @@ class NatEngine:
         return want
 
     def read(self, nl: Netlink, want: list[Network], params: dict[str, Any]) -> dict[Hashable, Network]:
+        if not self.check_mode:  # check mode changes nothing, so it need not wait (nor create the lock file)
+            self._lock = bk.RecordLock(self._record_path)
         record = bk.read_record(self._record_path)
         self._record = record
         return {n["name"]: network_from_dict(n) for n in record["networks"]}
 
     def derive(self, nl: Netlink, have: dict, after: dict, params: dict[str, Any]) -> list[Action]:
         """The firewall and sysctl actions that follow from the whole policy ``after``. Read-only."""
+        try:
+            return self._derive(nl, have, after, params)
+        except BaseException:
+            self._release()
+            raise
+
+    def _derive(self, nl: Netlink, have: dict, after: dict, params: dict[str, Any]) -> list[Action]:
         networks = sorted(after.values(), key=lambda n: n.name)
         check_policy(networks)  # the merged set: clashes with recorded networks fail here, before any change
         self._after = networks
@@ -202,6 +212,13 @@ class NatEngine:
         return actions
 
     def apply(self, nl: Netlink, action: Action) -> None:
+        try:
+            self._apply(action, nl)
+        except BaseException:
+            self._release()
+            raise
+
+    def _apply(self, action: Action, nl: Netlink) -> None:
         if action.kind == "sysctl":
             nl.write_sysctl(None, action.name, action.params["value"])
         elif action.kind == "nftables":
@@ -224,7 +241,14 @@ class NatEngine:
         return network_to_dict(obj)
 
     def extra_result(self) -> dict[str, Any]:
+        """Called by converge() when the run is done: also the end of the record lock."""
+        self._release()
         return dict(self._chosen)
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def _nft_only_user(have: dict[str, Any]) -> bool:
