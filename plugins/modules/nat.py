@@ -119,7 +119,8 @@ options:
     default: auto
   record_path:
     description:
-      - Where the policy of all networks is recorded (JSON, flock-ed, replaced by atomic rename).
+      - Where the policy of all networks is recorded (JSON, replaced by atomic rename). A run holds an exclusive
+        lock on C(<record_path>.lock) from reading the record until it is written back.
     type: path
     default: /var/lib/netplumb/nat.json
 extends_documentation_fragment:

@@ -167,3 +167,18 @@ def test_teardown_keeps_table_when_user_chain_has_rules():
     assert not any(c.get("delete", {}).get("chain", {}).get("name") in ("user", "forward") for c in cmds)
     empty = nftables.parse_listing(listing(render(WEB)))
     assert nftables.teardown(empty) == {"nftables": [{"delete": {"table": {"family": "inet", "name": "netplumb"}}}]}
+
+
+def test_merged_keeps_unlisted_options_and_record_roundtrip():
+    from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
+        merge_network,
+        network_from_dict,
+        network_to_dict,
+    )
+
+    have = parse_network(dict(WEB, icc=False, hairpin=False))
+    assert network_from_dict(network_to_dict(have)) == have
+    want = parse_network({"network": "web", "bridge": "br0", "subnets": ["10.1.0.0/24"], "masquerade": False})
+    merged = merge_network(have, want)
+    assert (merged.icc, merged.hairpin, merged.masquerade) == (False, False, False)
+    assert merged.publish == have.publish  # not given: kept
