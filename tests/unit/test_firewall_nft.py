@@ -5,6 +5,9 @@ from __future__ import annotations
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import nftables
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
     derive_rules,
+    merge_network,
+    network_from_dict,
+    network_to_dict,
     parse_network,
     sysctls_needed,
 )
@@ -170,12 +173,6 @@ def test_teardown_keeps_table_when_user_chain_has_rules():
 
 
 def test_merged_keeps_unlisted_options_and_record_roundtrip():
-    from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
-        merge_network,
-        network_from_dict,
-        network_to_dict,
-    )
-
     have = parse_network(dict(WEB, icc=False, hairpin=False))
     assert network_from_dict(network_to_dict(have)) == have
     want = parse_network({"network": "web", "bridge": "br0", "subnets": ["10.1.0.0/24"], "masquerade": False})
