@@ -52,7 +52,10 @@ def resource_argument_spec(
 class Engine(Protocol):
     """A resource's engine: its planner ``resource`` plus kernel I/O.
 
-    Optional: ``scope_from(params) -> Scope | None`` for a scope other than ``{prefix}``.
+    Optional: ``scope_from(params) -> Scope | None`` for a scope other than ``{prefix}``;
+    ``derive(nl, have, after, params) -> list[Action]`` adds actions that follow from the
+    target state as a whole (a firewall ruleset rendered from all objects); ``extra_result()``
+    adds keys to the result (e.g. the backend chosen).
     """
 
     resource: Resource
@@ -82,6 +85,9 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
     scope = (getattr(engine, "scope_from", None) or scope_from)(params)
     after = target_state(resource, have, want, params["state"], scope, params.get("force", False))
     actions = plan(resource, have, after)
+    derive = getattr(engine, "derive", None)
+    if derive is not None:  # actions that follow from the target state as a whole (a firewall ruleset)
+        actions = sorted(actions + derive(nl, have, after, params), key=lambda a: a.phase)
     if not check_mode:
         apply_all(engine, nl, actions)
     listed = {resource.key(obj) for obj in want}
@@ -89,7 +95,9 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         (k for k in set(have) | set(after) if k in listed or have.get(k) != after.get(k)),
         key=resource.label,
     )
+    extra = getattr(engine, "extra_result", None)
     result = {
+        **(extra() if extra else {}),
         "changed": bool(actions),
         "actions": [a.to_result() for a in actions],
         "before": [engine.render(have[k]) for k in shown if k in have],

@@ -1,0 +1,224 @@
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Talking to the firewall tools, choosing a backend, and the policy record on disk.
+
+Every command runs in the namespace of the calling thread (a child inherits
+it), so the engine works inside whatever namespace it is run in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Any
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, KernelError
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import iptables, nftables
+
+DEFAULT_RECORD = "/var/lib/netplumb/nat.json"
+
+
+def run(argv: list[str], stdin: str | None = None, ok_missing: bool = False) -> str | None:
+    """Run a firewall tool; None when ``ok_missing`` and it says the object does not exist."""
+    try:
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False, timeout=60)
+    except FileNotFoundError:
+        raise KernelError(f"firewall: {argv[0]} is not installed") from None
+    if proc.returncode != 0:
+        err = (proc.stderr or proc.stdout).strip()
+        if ok_missing and "No such file or directory" in err:
+            return None
+        raise KernelError(f"firewall: {' '.join(argv[:3])} failed: {err.splitlines()[0] if err else proc.returncode}")
+    return proc.stdout
+
+
+# --- nftables -----------------------------------------------------------------------------------
+
+
+def nft_read() -> dict[str, Any] | None:
+    out = run(["nft", "-j", "list", "table", nftables.FAMILY, nftables.TABLE], ok_missing=True)
+    return None if out is None else nftables.parse_listing(json.loads(out))
+
+
+def nft_apply(batch: dict[str, Any]) -> None:
+    run(["nft", "-j", "-f", "-"], stdin=json.dumps(batch))
+
+
+def nft_forward_drops() -> list[tuple[str, str]]:
+    """(owner, description) of every forward base chain with policy drop outside our table."""
+    if not shutil.which("nft"):
+        return []
+    out = run(["nft", "-j", "list", "chains"]) or "{}"
+    drops = []
+    for item in json.loads(out).get("nftables", []):
+        chain = item.get("chain")
+        if not chain or chain.get("hook") != "forward" or chain.get("policy") != "drop":
+            continue
+        if chain["family"] == nftables.FAMILY and chain["table"] == nftables.TABLE:
+            continue
+        ipt = chain["family"] in ("ip", "ip6") and chain["table"] == "filter" and chain["name"] == "FORWARD"
+        owner = "iptables-nft" if ipt else "nftables"
+        drops.append((owner, f"nft chain {chain['family']} {chain['table']} {chain['name']} (policy drop)"))
+    return drops
+
+
+# --- iptables -----------------------------------------------------------------------------------
+
+
+def iptables_tool(variant: str, family: int, what: str = "") -> str:
+    base = "iptables" if family == 4 else "ip6tables"
+    suffix = f"-{what}" if what else ""
+    name = f"{base}-{variant}{suffix}"
+    if shutil.which(name):
+        return name
+    if default_variant() == variant and shutil.which(base + suffix):
+        return base + suffix
+    raise KernelError(f"firewall: {name} is not installed (the iptables {variant} variant is needed)")
+
+
+def default_variant() -> str:
+    """What plain ``iptables`` is on this host: 'nft' or 'legacy'."""
+    if not shutil.which("iptables"):
+        return "nft" if shutil.which("iptables-nft") else "legacy"
+    out = run(["iptables", "--version"]) or ""
+    return "nft" if "nf_tables" in out else "legacy"
+
+
+def legacy_in_use(family: int = 4) -> bool:
+    """The legacy (x_tables) kernel tables of this IP family exist in this namespace."""
+    name = "ip_tables_names" if family == 4 else "ip6_tables_names"
+    try:
+        with open(f"/proc/thread-self/net/{name}", encoding="ascii") as handle:
+            return bool(handle.read().strip())
+    except OSError:
+        return False
+
+
+def ipt_read(variant: str, family: int) -> dict[str, Any]:
+    if variant == "legacy" and not legacy_in_use(family):
+        return iptables.parse_save("")
+    return iptables.parse_save(run([iptables_tool(variant, family, "save")]) or "")
+
+
+def ipt_apply(variant: str, family: int, text: str) -> None:
+    run([iptables_tool(variant, family, "restore"), "--noflush"], stdin=text)
+
+
+def ipt_has_own(have: dict[str, Any]) -> bool:
+    return any(have[t]["chains"] or have[t]["jumps"] for t in iptables.TABLES)
+
+
+def choose(requested: str, recorded: str | None) -> tuple[str, str | None, str]:
+    """(backend, iptables variant, why). Refuses mixes that would silently break traffic."""
+    has_nft = bool(shutil.which("nft"))
+    variants = [v for v in ("nft", "legacy") if _variant_available(v)]
+    own_ipt = [v for v in variants if ipt_has_own(ipt_read(v, 4))]
+    own_nft = has_nft and nft_read() is not None
+    drops = nft_forward_drops()
+    if "legacy" in variants and legacy_in_use():
+        pol = ipt_read("legacy", 4)["filter"]["policies"].get("FORWARD")
+        if pol == "DROP":
+            drops.append(("iptables-legacy", "iptables-legacy filter FORWARD (policy DROP)"))
+    if requested == "auto":
+        if own_nft and own_ipt and recorded is None:
+            raise ConflictError(
+                "nat backend auto: both the nftables table inet netplumb and iptables NETPLUMB chains exist; "
+                "set backend: nftables or backend: iptables explicitly (the other one is then removed)"
+            )
+        if recorded:
+            backend, why = recorded, "recorded backend of this host's policy"
+        elif own_nft:
+            backend, why = "nftables", "table inet netplumb exists"
+        elif own_ipt:
+            backend, why = "iptables", "NETPLUMB chains exist"
+        elif drops or legacy_in_use():
+            backend, why = (
+                "iptables",
+                "iptables rules are in use (" + (drops[0][1] if drops else "legacy tables") + ")",
+            )
+        elif has_nft:
+            backend, why = "nftables", "no other firewall in the way"
+        else:
+            backend, why = "iptables", "nft is not installed"
+    else:
+        backend, why = requested, "requested"
+    if backend == "nftables":
+        if not has_nft:
+            raise KernelError("nat backend nftables: the nft command is not installed (install nftables)")
+        if drops:
+            raise ConflictError(
+                f"nat backend nftables: {', '.join(what for _owner, what in drops)} drops forwarded traffic, "
+                "and an accept in table inet netplumb cannot override another table's drop, so published ports "
+                "and outbound traffic would silently break. Use backend: iptables (its jumps go first in FORWARD), "
+                "or set that FORWARD policy to ACCEPT"
+            )
+        return backend, None, why
+    variant = own_ipt[0] if own_ipt else ("legacy" if legacy_in_use() else default_variant())
+    if variant not in variants:
+        raise KernelError(f"nat backend iptables: the iptables-{variant} tools are not installed")
+    tool = "iptables-" + variant
+    foreign = [d for owner, d in drops if owner != tool]
+    if foreign:
+        raise ConflictError(
+            f"nat backend iptables ({tool}): {', '.join(foreign)} drops forwarded traffic outside the tables "
+            f"{tool} manages, so the NETPLUMB accepts cannot override it; set that policy to ACCEPT or add "
+            "accepts there for the bridges"
+        )
+    return backend, variant, why
+
+
+def _variant_available(variant: str) -> bool:
+    return bool(shutil.which(f"iptables-{variant}")) or (
+        bool(shutil.which("iptables")) and default_variant() == variant
+    )
+
+
+# --- the policy record --------------------------------------------------------------------------
+
+
+class RecordLock:
+    """An exclusive flock on ``<record>.lock``, held from reading the record until the run is done.
+
+    A run reads the record, renders the firewall from it and writes it back; holding the lock over
+    all of that keeps two runs on one host from losing each other's networks. The lock goes with
+    the open file (closed by release(), or when the process or the object ends).
+    """
+
+    def __init__(self, path: str) -> None:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+        self._handle = open(path + ".lock", "a+b")  # noqa: SIM115 - held beyond this scope on purpose
+        fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+
+
+def read_record(path: str) -> dict[str, Any]:
+    """The recorded policy (read under the caller's RecordLock, or none in check mode)."""
+    if not os.path.exists(path):
+        return {"backend": None, "variant": None, "networks": []}
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    data.setdefault("networks", [])
+    return data
+
+
+def write_record(path: str, data: dict[str, Any]) -> None:
+    """Replace the record by atomic rename after fsync (the caller holds the RecordLock)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".nat.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,279 @@
+#!/usr/bin/python
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: nat
+short_description: Outbound NAT, published ports, ICC and isolation of bridge networks (nftables or iptables)
+version_added: 0.1.0
+description:
+  - Manages the firewall policy of Docker-style bridge networks on the managed host, one policy per network,
+    for every network in one call - masquerade (or SNAT) of outbound traffic, published ports (DNAT),
+    hairpin NAT, container-to-container traffic on one bridge (ICC), internal networks and isolation
+    between networks.
+  - The policy of all networks is recorded on the host (O(record_path)) and the firewall is rendered from the
+    whole recorded set, so O(state=merged) adds or updates networks without forgetting the others.
+  - With O(backend=nftables) the rules live in one table, C(inet netplumb), that the collection owns and changes
+    in one atomic C(nft -j) transaction, only when it differs from the rendering.
+  - With O(backend=iptables) the rules live in Docker-style chains (C(NETPLUMB), C(NETPLUMB-FORWARD),
+    C(NETPLUMB-ISOLATION-STAGE-1/2), C(NETPLUMB-POSTROUTING)) applied with C(iptables-restore --noflush);
+    only these chains are ever flushed, and each jump into them from a built-in chain exists exactly once.
+    iptables-nft and iptables-legacy are both handled (the one already in use wins).
+  - Both backends have a user chain (nftables C(user) in C(inet netplumb), iptables C(NETPLUMB-USER)),
+    evaluated first for forwarded traffic and never flushed by this module, like Docker's C(DOCKER-USER).
+  - A run after the firewall was flushed or reloaded (C(iptables -F), a firewalld or ufw reload) restores
+    the rules and reports a change; a run with nothing to do reports none.
+  - Sets the sysctls the policy needs (C(net.ipv4.ip_forward), C(net.ipv6.conf.all.forwarding),
+    C(net.ipv4.conf.<bridge>.route_localnet) for ports published on 127.0.0.1 with hairpin, and
+    C(net.bridge.bridge-nf-call-iptables) when O(config[].icc=false)), and reports them in C(actions).
+  - Works in the network namespace it runs in.
+  - For this module the objects of O(state) and O(scope) are the recorded networks; O(scope.prefix) matches
+    network names. O(force) has no effect (every recorded network belongs to the collection).
+author:
+  - netplumb developers (@netplumb)
+options:
+  config:
+    description:
+      - The networks. Their identity is O(config[].network).
+      - Required for O(state=merged) and O(state=replaced). With O(state=deleted) only O(config[].network) is used.
+      - With O(state=merged), options left out keep their recorded value (lists such as O(config[].publish)
+        are replaced as a whole); with O(state=replaced) and O(state=overridden) they return to their defaults.
+    type: list
+    elements: dict
+    suboptions:
+      network:
+        description: Name of the network (letters, digits, C(_.-), at most 64 characters). Used in rule comments.
+        type: str
+        required: true
+      bridge:
+        description: The network's bridge interface (it should exist for traffic to flow; it is not created here).
+        type: str
+      subnets:
+        description: The network's subnets, IPv4 and/or IPv6 CIDRs. Subnets of different networks must not overlap.
+        type: list
+        elements: str
+      masquerade:
+        description: Masquerade traffic from the subnets that leaves through another interface. Defaults to V(true).
+        type: bool
+      outbound_address:
+        description:
+          - SNAT outbound traffic of the subnets of this address's IP version to this address instead of masquerading.
+        type: str
+      icc:
+        description:
+          - Allow traffic between containers on the same bridge. Defaults to V(true).
+          - V(false) drops bridged traffic, which therefore must pass the IP firewall; the module then sets
+            C(net.bridge.bridge-nf-call-iptables=1) (the C(br_netfilter) kernel module must be loaded).
+        type: bool
+      internal:
+        description:
+          - No traffic in or out of the bridge except between its containers (and to the host's gateway address).
+            No masquerade, no published ports. Defaults to V(false).
+        type: bool
+      isolate:
+        description: Drop traffic between this network and the other networks of the policy. Defaults to V(true).
+        type: bool
+      hairpin:
+        description:
+          - A container reaches a published port through the host's address (hairpin NAT, as Docker with
+            C(userland-proxy=false)). Defaults to V(true).
+          - A container reaching its own published port also needs its bridge port in hairpin mode
+            (O(netplumb.container.veth#module:config[].hairpin=true) on the host end of its veth).
+        type: bool
+      publish:
+        description: Ports published on the host.
+        type: list
+        elements: dict
+        suboptions:
+          host_ip:
+            description: Host address to publish on. Defaults to V(0.0.0.0) (V(::) for an IPv6 container address).
+            type: str
+          host_port:
+            description: Port on the host (1-65535).
+            type: int
+            required: true
+          container_address:
+            description: The container's address; it must be in one of the network's subnets.
+            type: str
+            required: true
+          container_port:
+            description: Port in the container. Defaults to O(config[].publish[].host_port).
+            type: int
+          proto:
+            description: Protocol.
+            type: str
+            choices: [tcp, udp, sctp]
+            default: tcp
+  backend:
+    description:
+      - V(nftables), V(iptables), or V(auto) to pick one and say which in RV(backend).
+      - V(auto) keeps the backend recorded for this host; otherwise it picks iptables when iptables rules are in
+        use (for example a FORWARD policy DROP set by another tool) and nftables when nothing is in the way.
+      - A combination that would silently break traffic (another table's FORWARD drop that the nftables table
+        cannot override, a drop in the other iptables variant) fails with a message that says what to do.
+      - Switching the backend removes what the collection left in the other one.
+    type: str
+    choices: [auto, nftables, iptables]
+    default: auto
+  record_path:
+    description:
+      - Where the policy of all networks is recorded (JSON, replaced by atomic rename). A run holds an exclusive
+        lock on C(<record_path>.lock) from reading the record until it is written back.
+    type: path
+    default: /var/lib/netplumb/nat.json
+extends_documentation_fragment:
+  - netplumb.container.resource
+  - netplumb.container.attributes
+notes:
+  - Requires C(nft) (nftables) or C(iptables)/C(ip6tables) with their C(-save)/C(-restore) tools on the managed host.
+  - docs/nat.md maps each backend's rules to Docker's own ruleset.
+"""
+
+EXAMPLES = r"""
+- name: Docker's default bridge, with a published port
+  netplumb.container.nat:
+    config:
+      - network: bridge
+        bridge: docker0
+        subnets: [172.17.0.0/16]
+        publish:
+          - host_port: 8080
+            container_address: 172.17.0.2
+            container_port: 80
+
+- name: An internal network and one without container-to-container traffic, on iptables
+  netplumb.container.nat:
+    backend: iptables
+    config:
+      - network: backend
+        bridge: br-backend
+        subnets: [10.20.0.0/24]
+        internal: true
+      - network: dmz
+        bridge: br-dmz
+        subnets: [10.30.0.0/24, "fd00:30::/64"]
+        icc: false
+        outbound_address: 192.0.2.10
+
+- name: Keep exactly these networks in the policy
+  netplumb.container.nat:
+    config:
+      - network: bridge
+        bridge: docker0
+        subnets: [172.17.0.0/16]
+    state: overridden
+    scope:
+      prefix: ""
+
+- name: Remove the whole policy (the user chain stays if it holds rules)
+  netplumb.container.nat:
+    state: deleted
+    scope:
+      prefix: ""
+"""
+
+RETURN = r"""
+backend:
+  description: The backend used.
+  returned: always
+  type: str
+  sample: nftables
+backend_reason:
+  description: Why O(backend=auto) picked it (or V(requested)).
+  returned: always
+  type: str
+  sample: no other firewall in the way
+iptables_variant:
+  description: V(nft) or V(legacy), for the iptables backend.
+  returned: when the backend is iptables
+  type: str
+  sample: nft
+actions:
+  description:
+    - The changes made, or in check mode planned, in the order applied - sysctls, the firewall transaction
+      (with the chains that differed), then the recorded networks.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - op: update
+      kind: sysctl
+      name: net.ipv4.ip_forward
+      params: {value: "1", was: "0"}
+      summary: "update sysctl net.ipv4.ip_forward: value=1, was=0"
+    - op: create
+      kind: nftables
+      name: netplumb
+      params: {table: inet netplumb, chains: [dnat, forward], rules: 12}
+      summary: "create nftables netplumb: chains=['dnat', 'forward'], rules=12, table=inet netplumb"
+    - op: create
+      kind: nat network
+      name: bridge
+      params: {bridge: docker0}
+      summary: "create nat network bridge: bridge=docker0"
+before:
+  description: The listed and the changed networks as they were recorded.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+after:
+  description: The listed and the changed networks as they are now recorded (in check mode, as they would be).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: bridge
+      bridge: docker0
+      subnets: [172.17.0.0/16]
+      masquerade: true
+      outbound_address: null
+      icc: true
+      internal: false
+      isolate: true
+      hairpin: true
+      publish: [{host_ip: 0.0.0.0, host_port: 8080, container_address: 172.17.0.2, container_port: 80, proto: tcp}]
+diff:
+  description: Before and after of each network that changed, keyed by name.
+  returned: when diff mode is on
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import NatEngine
+from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec, run_module
+
+
+def main() -> None:
+    publish = {
+        "host_ip": {"type": "str"},
+        "host_port": {"type": "int", "required": True},
+        "container_address": {"type": "str", "required": True},
+        "container_port": {"type": "int"},
+        "proto": {"type": "str", "choices": ["tcp", "udp", "sctp"], "default": "tcp"},
+    }
+    spec = resource_argument_spec(
+        {
+            "network": {"type": "str", "required": True},
+            "bridge": {"type": "str"},
+            "subnets": {"type": "list", "elements": "str"},
+            "masquerade": {"type": "bool"},
+            "outbound_address": {"type": "str"},
+            "icc": {"type": "bool"},
+            "internal": {"type": "bool"},
+            "isolate": {"type": "bool"},
+            "hairpin": {"type": "bool"},
+            "publish": {"type": "list", "elements": "dict", "options": publish},
+        }
+    )
+    spec["backend"] = {"type": "str", "choices": ["auto", "nftables", "iptables"], "default": "auto"}
+    spec["record_path"] = {"type": "path", "default": "/var/lib/netplumb/nat.json"}
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    run_module(module, NatEngine())
+
+
+if __name__ == "__main__":
+    main()
