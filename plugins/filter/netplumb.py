@@ -15,6 +15,12 @@ from ansible_collections.netplumb.container.plugins.module_utils._endpoints impo
 )
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
+from ansible_collections.netplumb.container.plugins.module_utils._verify import (
+    host_checks,
+    outside_checks,
+    published_ports,
+    table,
+)
 
 
 def _networks_by_name(networks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -50,10 +56,57 @@ def _allocations(ipam: Any) -> dict[str, dict[str, Any]]:
     return dict(ipam or {})
 
 
+def verify_checks(containers, networks, ipam: Any, outside: str | None = None) -> list[dict[str, Any]]:
+    try:
+        return host_checks(containers, networks, _allocations(ipam), outside)
+    except ValidationError as exc:
+        raise AnsibleFilterError(exc.msg) from None
+
+
+def verify_published(containers, networks) -> list[dict[str, Any]]:
+    try:
+        return published_ports(containers, networks)
+    except ValidationError as exc:
+        raise AnsibleFilterError(exc.msg) from None
+
+
+def listener(published: dict[str, Any], seconds: int = 60) -> dict[str, Any]:
+    return {"netns": published["container"], "port": published["container_port"], "seconds": seconds}
+
+
+def verify_outside_checks(hosts: list[Any]) -> list[dict[str, Any]]:
+    try:
+        return outside_checks([dict(h) for h in hosts])
+    except ValidationError as exc:
+        raise AnsibleFilterError(exc.msg) from None
+
+
+def verify_table(hostvars: Any, failed_only: bool = False) -> list[str]:
+    """Rows of the matrix from every host's registered probe results (verify_paths, verify_outside)."""
+    per_host: dict[str, list[dict[str, Any]]] = {}
+    for host in hostvars:
+        for var in ("verify_paths", "verify_outside"):
+            result = hostvars[host].get(var)
+            if result and result.get("results"):
+                per_host.setdefault(host, []).extend(result["results"])
+    return table(per_host, failed_only)
+
+
+def keyed(values: list[Any], key: str = "name") -> list[dict[str, Any]]:
+    """["a", "b"] -> [{"name": "a"}, {"name": "b"}]: a config list from names."""
+    return [{key: value} for value in values or []]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "endpoint_ipam_requests": endpoint_ipam_requests,
             "endpoint_wiring": endpoint_wiring,
             "bridge_networks": bridge_networks,
+            "keyed": keyed,
+            "verify_checks": verify_checks,
+            "verify_published": verify_published,
+            "verify_outside_checks": verify_outside_checks,
+            "verify_table": verify_table,
+            "listener": listener,
         }

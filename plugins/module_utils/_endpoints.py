@@ -179,7 +179,9 @@ def wiring(
 ) -> dict[str, Any]:
     """Module inputs for netns, veth and nat from validated endpoints and ipam results.
 
-    ``networks`` maps a network name to its definition (bridge, mtu);
+    ``networks`` maps a network name to its definition (bridge, mtu, nat_config);
+    every network gets a nat entry whose publish list is complete, so that ports
+    no longer published are withdrawn;
     ``allocations`` maps network -> endpoint -> the ipam module's allocation.
     """
     netns = [{"name": e.name} for e in endpoints if e.mode in ("bridge", "none")]
@@ -211,6 +213,8 @@ def wiring(
             }
             if definition.get("mtu"):
                 veth["host_mtu"] = definition["mtu"]
+            if endpoint.publish and position == 0:
+                veth["hairpin"] = True  # so the container reaches its own published ports via the host
             veths.append(veth)
         if endpoint.publish:
             net = endpoint.networks[0][0]
@@ -224,4 +228,5 @@ def wiring(
                         f"but has no IPv{family} address on network {net}"
                     )
                 publish[net].append({**dataclasses.asdict(pub), "container_address": target})
-    return {"netns": netns, "veth": veths, "publish": publish}
+    nat = [{**networks[name].get("nat_config", {"network": name}), "publish": publish[name]} for name in networks]
+    return {"netns": netns, "veth": veths, "publish": publish, "nat": nat}

@@ -63,6 +63,16 @@ def normalise_networks(networks: list[dict[str, Any]], var: str = "bridge_networ
         net["pools"] = pools
         net["subnets"] = [p["subnet"] for p in pools]
         net["addresses"] = [net["gateway_cidr"]] + ([net["gateway6_cidr"]] if raw.get("subnet6") else [])
+        # Ready-made entries for the modules' config lists.
+        net["bridge_config"] = {"name": net["bridge"], "addresses": net["addresses"], "mtu": net["mtu"]}
+        net["nat_config"] = {
+            "network": net["name"],
+            "bridge": net["bridge"],
+            "subnets": net["subnets"],
+            "masquerade": net["masquerade"],
+            "icc": net["icc"],
+            "internal": net["internal"],
+        }
         out.append(net)
     _check_distinct(out, var)
     return out

@@ -112,6 +112,7 @@ def test_wiring_docker_default():
             "name": host_veth_name("web", "docker0"),
             "bridge": "docker0",
             "host_mtu": 1500,
+            "hairpin": True,
             "peer": {
                 "name": "eth0",
                 "netns": "web",
@@ -134,6 +135,10 @@ def test_wiring_docker_default():
         ],
         "backend": [],
     }
+    assert out["nat"] == [
+        {"network": "docker0", "publish": out["publish"]["docker0"]},
+        {"network": "backend", "publish": []},
+    ]
 
 
 def test_host_veth_names_are_short_and_stable():

@@ -12,6 +12,15 @@ def test_docker_default():
     [net] = normalise_networks([DOCKER_DEFAULT])
     assert net["addresses"] == ["172.17.0.1/16"]
     assert net["pools"] == [{"subnet": "172.17.0.0/16", "gateway": "172.17.0.1"}]
+    assert net["bridge_config"] == {"name": "docker0", "addresses": ["172.17.0.1/16"], "mtu": 1500}
+    assert net["nat_config"] == {
+        "network": "docker0",
+        "bridge": "docker0",
+        "subnets": ["172.17.0.0/16"],
+        "masquerade": True,
+        "icc": True,
+        "internal": False,
+    }
     assert (net["bridge"], net["mtu"], net["icc"], net["masquerade"], net["internal"]) == (
         "docker0",
         1500,

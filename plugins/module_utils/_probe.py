@@ -1,0 +1,86 @@
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connectivity probes: ping and TCP connects from inside namespaces, and short-lived listeners."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import shutil
+import subprocess
+from typing import Any
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._model import check_netns_name
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import netns_exists
+
+REPLY = "netplumb-probe"
+
+
+def _in_netns(netns: str | None, argv: list[str]) -> list[str]:
+    return ["ip", "netns", "exec", netns, *argv] if netns else argv
+
+
+def validate(checks: list[dict[str, Any]], listeners: list[dict[str, Any]]) -> None:
+    for item in [*checks, *listeners]:
+        if item.get("netns"):
+            check_netns_name(item["netns"])
+            if not netns_exists(item["netns"]):
+                raise ValidationError(f"probe: netns {item['netns']} does not exist")
+    for check in checks:
+        if check["kind"] == "tcp" and not check.get("port"):
+            raise ValidationError(f"probe {check.get('label') or check['target']}: a tcp check needs a port")
+    if listeners and not shutil.which("socat"):
+        raise ValidationError("probe: listeners need socat on the host")
+
+
+def start_listeners(listeners: list[dict[str, Any]]) -> None:
+    """TCP servers that answer REPLY, each ending by itself after ``seconds``."""
+    for item in listeners:
+        argv = [
+            "timeout",
+            str(item.get("seconds") or 60),
+            "socat",
+            f"TCP-LISTEN:{item['port']},reuseaddr,fork",
+            f"SYSTEM:echo {REPLY}",
+        ]
+        subprocess.Popen(
+            _in_netns(item.get("netns"), argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def run_check(check: dict[str, Any]) -> dict[str, Any]:
+    if check["kind"] == "ping":
+        argv = ["ping", "-n", "-q", "-c", "1", "-W", "1", check["target"]]
+        reached = _attempts(
+            check, lambda: subprocess.run(_in_netns(check.get("netns"), argv), **_QUIET).returncode == 0
+        )
+    else:
+        target = f"TCP:{check['target']}:{check['port']},connect-timeout=2"
+        argv = ["socat", "-T", "2", "-", target]
+
+        def connect() -> bool:
+            done = subprocess.run(_in_netns(check.get("netns"), argv), input="", capture_output=True, text=True)
+            return REPLY in done.stdout
+
+        reached = _attempts(check, connect)
+    expect = check.get("expect", True)
+    return {**check, "reached": reached, "expect": expect, "passed": reached == expect}
+
+
+_QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": False}
+
+
+def _attempts(check: dict[str, Any], probe) -> bool:
+    # A path expected to work gets a few tries (a listener may still be starting, ARP may be cold);
+    # a path expected to be blocked is tried once: a single success already fails the check.
+    tries = 3 if check.get("expect", True) else 1
+    return any(probe() for _ in range(tries))
+
+
+def run_all(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(run_check, checks))
