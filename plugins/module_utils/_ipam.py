@@ -617,7 +617,10 @@ def run_endpoints(params: dict[str, Any], check_mode: bool, alive: Callable[[str
         FORMAT,
         "IPAM store",
     )
-    with store.locked(write=not check_mode):
+    # Releasing from a network that has no store has nothing to write: take no
+    # exclusive lock, which would create the state dir and the lock file.
+    nothing_to_release = state == "deleted" and not os.path.exists(store.path)
+    with store.locked(write=not check_mode and not nothing_to_release):
         current = load_network(store.read(), store, network)
         out = plan_endpoints(
             network,

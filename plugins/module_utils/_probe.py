@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import shutil
+import signal
 import subprocess
 from typing import Any
 
@@ -50,6 +52,25 @@ def start_listeners(listeners: list[dict[str, Any]]) -> None:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+
+def stop_listeners() -> int:
+    """Ends the listeners that start_listeners left running (found by their reply in the command line)."""
+    marker = f"SYSTEM:echo {REPLY}".encode()
+    stopped = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if marker in argv and any(arg.endswith(b"socat") for arg in argv):
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+                stopped += 1
+            except ProcessLookupError:
+                pass
+    return stopped
 
 
 def run_check(check: dict[str, Any]) -> dict[str, Any]:

@@ -62,6 +62,10 @@ options:
         description: How long the listener lives.
         type: int
         default: 60
+  stop_listeners:
+    description: End every listener that earlier runs of this module started on the host (before the checks).
+    type: bool
+    default: false
   fail_on_unexpected:
     description: Fail when any check's outcome differs from O(checks[].expect).
     type: bool
@@ -104,12 +108,22 @@ failed_checks:
   returned: always
   type: int
   sample: 0
+stopped_listeners:
+  description: How many listeners O(stop_listeners) ended.
+  returned: always
+  type: int
+  sample: 2
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._probe import run_all, start_listeners, validate
+from ansible_collections.netplumb.container.plugins.module_utils._probe import (
+    run_all,
+    start_listeners,
+    stop_listeners,
+    validate,
+)
 
 
 def main() -> None:
@@ -130,6 +144,7 @@ def main() -> None:
         argument_spec={
             "checks": {"type": "list", "elements": "dict", "options": check_spec, "default": []},
             "listen": {"type": "list", "elements": "dict", "options": listen_spec, "default": []},
+            "stop_listeners": {"type": "bool", "default": False},
             "fail_on_unexpected": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
@@ -138,12 +153,13 @@ def main() -> None:
         validate(module.params["checks"], module.params["listen"])
     except ValidationError as exc:
         module.fail_json(msg=exc.msg)
+    stopped = stop_listeners() if module.params["stop_listeners"] else 0
     start_listeners(module.params["listen"])
     results = run_all(module.params["checks"])
     failed = sum(not r["passed"] for r in results)
     if failed and module.params["fail_on_unexpected"]:
         module.fail_json(msg=f"{failed} of {len(results)} checks had an unexpected outcome", results=results)
-    module.exit_json(changed=False, results=results, failed_checks=failed)
+    module.exit_json(changed=False, results=results, failed_checks=failed, stopped_listeners=stopped)
 
 
 if __name__ == "__main__":

@@ -249,3 +249,10 @@ def test_many_in_one_call_is_fast(run):
     r = run(eps(*[f"e{i}" for i in range(1000)]), subnet="10.0.0.0/16")
     assert len({a["ipv4"] for a in r["allocations"].values()}) == 1000
     assert time.perf_counter() - start < 5
+
+
+def test_deleting_from_a_network_without_store_creates_nothing(tmp_path):
+    state_dir = tmp_path / "ipam"
+    result = run_endpoints({"network": "gone", "config": eps("a"), "state": "deleted", "state_dir": str(state_dir)}, False)
+    assert result["changed"] is False
+    assert not state_dir.exists()
