@@ -253,6 +253,8 @@ def test_many_in_one_call_is_fast(run):
 
 def test_deleting_from_a_network_without_store_creates_nothing(tmp_path):
     state_dir = tmp_path / "ipam"
-    result = run_endpoints({"network": "gone", "config": eps("a"), "state": "deleted", "state_dir": str(state_dir)}, False)
+    result = run_endpoints(
+        {"network": "gone", "config": eps("a"), "state": "deleted", "state_dir": str(state_dir)}, False
+    )
     assert result["changed"] is False
     assert not state_dir.exists()
