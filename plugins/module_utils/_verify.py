@@ -31,6 +31,14 @@ def host_checks(
                     continue
                 address = allocations[net][peer.name]["ipv4"]
                 checks.append(_ping(endpoint.name, f"{peer.name} on {net}", address, definition["icc"]))
+        mine = dict(endpoint.networks)
+        for peer in endpoints:
+            if peer.name == endpoint.name or mine.keys() & dict(peer.networks).keys():
+                continue
+            net = peer.networks[0][0]
+            address = allocations[net][peer.name]["ipv4"]
+            # Networks are isolated from each other (the nat module's isolate, on by default).
+            checks.append(_ping(endpoint.name, f"{peer.name} on {net} (isolated)", address, False))
         if outside:
             first = by_net[endpoint.networks[0][0]]
             reachable = not any(by_net[n]["internal"] for n, _fixed in endpoint.networks) and first["masquerade"]
