@@ -13,7 +13,7 @@ from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._model import check_netns_name
-from ansible_collections.netplumb.container.plugins.module_utils._netlink import netns_exists
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import netns_exists, netns_path
 
 REPLY = "netplumb-probe"
 
@@ -54,52 +54,60 @@ def start_listeners(listeners: list[dict[str, Any]]) -> None:
         )
 
 
-def stop_listeners() -> int:
-    """Ends the listeners that start_listeners left running (found by their reply in the command line)."""
+def stop_listeners(netns: list[str] | None = None) -> int:
+    """Ends the listeners that start_listeners left running on this host.
+
+    They are found by their reply in the command line, only in this PID
+    namespace (a lab host's processes are visible from the machine's root),
+    and, when ``netns`` names namespaces, only those listening in one of them.
+    """
     marker = f"SYSTEM:echo {REPLY}".encode()
+    own_pidns = os.readlink("/proc/self/ns/pid")
+    wanted = {os.stat(netns_path(name)).st_ino for name in netns or [] if netns_exists(name)}
     stopped = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
                 argv = handle.read().split(b"\0")
-        except OSError:
+            if marker not in argv or not any(arg.endswith(b"socat") for arg in argv):
+                continue
+            if os.readlink(f"/proc/{pid}/ns/pid") != own_pidns:
+                continue
+            if netns is not None and os.stat(f"/proc/{pid}/ns/net").st_ino not in wanted:
+                continue
+            os.kill(int(pid), signal.SIGTERM)
+            stopped += 1
+        except (OSError, ProcessLookupError):
             continue  # gone meanwhile
-        if marker in argv and any(arg.endswith(b"socat") for arg in argv):
-            try:
-                os.kill(int(pid), signal.SIGTERM)
-                stopped += 1
-            except ProcessLookupError:
-                pass
     return stopped
 
 
 def run_check(check: dict[str, Any]) -> dict[str, Any]:
     if check["kind"] == "ping":
-        argv = ["ping", "-n", "-q", "-c", "1", "-W", "1", check["target"]]
-        reached = _attempts(
-            check, lambda: subprocess.run(_in_netns(check.get("netns"), argv), **_QUIET).returncode == 0
-        )
+        argv = _in_netns(check.get("netns"), ["ping", "-n", "-q", "-c", "1", "-W", "1", check["target"]])
+
+        def attempt() -> bool:
+            done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            return done.returncode == 0
+
     else:
         target = f"TCP:{check['target']}:{check['port']},connect-timeout=2"
-        argv = ["socat", "-T", "2", "-", target]
+        argv = _in_netns(check.get("netns"), ["socat", "-T", "2", "-", target])
 
-        def connect() -> bool:
-            done = subprocess.run(_in_netns(check.get("netns"), argv), input="", capture_output=True, text=True)
+        def attempt() -> bool:
+            done = subprocess.run(argv, input="", capture_output=True, text=True, check=False)
             return REPLY in done.stdout
 
-        reached = _attempts(check, connect)
+    reached = _attempts(check, attempt)
     expect = check.get("expect", True)
     return {**check, "reached": reached, "expect": expect, "passed": reached == expect}
-
-
-_QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": False}
 
 
 def _attempts(check: dict[str, Any], probe) -> bool:
     # A path expected to work gets a few tries (a listener may still be starting, ARP may be cold);
     # a path expected to be blocked is tried once: a single success already fails the check.
     tries = 3 if check.get("expect", True) else 1
-    return any(probe() for _ in range(tries))
+    return any(probe() for _attempt in range(tries))
 
 
 def run_all(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
