@@ -7,10 +7,11 @@ Two layers, one allocator:
 - ``free_blocks`` walks the sorted taken intervals once and yields the lowest
   free aligned blocks; it never enumerates a pool (a /8 or an IPv6 /64 costs
   what its allocations cost). Size 1 = endpoint addresses, size 2**k = host subnets.
-- ``JsonStore`` is a JSON file with a format marker, read and written under an
-  exclusive flock on a lock file beside it, replaced atomically (tmp + fsync +
-  rename + fsync of the directory): a reader sees the old or the new file,
-  never a torn one, and two runs never hand out the same address.
+- ``JsonStore`` (_store.py, shared with nat) is a JSON file with a format
+  marker, read and written under an exclusive flock on a lock file beside it,
+  replaced atomically (tmp + fsync + rename + fsync of the directory): a reader
+  sees the old or the new file, never a torn one, and two runs never hand out
+  the same address.
 
 Planning (``plan_endpoints``, ``plan_cluster``) is pure: it takes the loaded
 state and returns the new state plus actions, or raises before anything is
@@ -22,9 +23,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import dataclasses
-import fcntl
 import ipaddress
-import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -32,27 +31,22 @@ from typing import Any, Union
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     ConflictError,
-    NetplumbError,
     ValidationError,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import (
     Action,
     check_netns_name,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
 
 FORMAT = "netplumb.container/ipam"
 CLUSTER_FORMAT = "netplumb.container/ipam-cluster"
-VERSION = 1
 DEFAULT_STATE_DIR = "/var/lib/netplumb/ipam"
 ENDPOINT_STATES = ("merged", "replaced", "overridden", "deleted")
 _NETWORK_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 Net = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
-
-
-class StoreError(NetplumbError):
-    """A store or lease file that cannot be read, trusted or written."""
 
 
 # ---------------------------------------------------------------- allocator
@@ -193,99 +187,6 @@ def parse_pools(params: dict[str, Any]) -> list[Pool]:
     if len(set(families)) != len(families):
         raise ValidationError("pools: at most one IPv4 and one IPv6 pool per network")
     return sorted(pools, key=lambda p: p.family)
-
-
-# ---------------------------------------------------------------- on-disk store
-
-
-class JsonStore:
-    """A JSON document with a format marker, flock-ed and replaced atomically."""
-
-    def __init__(self, path: str, fmt: str, what: str) -> None:
-        self.path = path
-        self.fmt = fmt
-        self.what = what
-        self.lock_path = path + ".lock"
-        self.tmp_path = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
-
-    @contextlib.contextmanager
-    def locked(self, write: bool) -> Iterator[None]:
-        """Exclusive lock for a run that may write; shared (and only if the lock file exists) to look."""
-        try:
-            if write:
-                os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            else:
-                try:
-                    fd = os.open(self.lock_path, os.O_RDONLY | os.O_CLOEXEC)
-                except FileNotFoundError:
-                    yield  # nothing was ever written here; a check run creates nothing
-                    return
-            fcntl.flock(fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
-        except OSError as exc:
-            raise StoreError(f"{self.what} {self.path}: cannot lock {self.lock_path}: {exc.strerror}") from None
-        try:
-            yield
-        finally:
-            os.close(fd)  # closing drops the flock
-
-    def read(self) -> dict[str, Any] | None:
-        """The document, or None if there is none. Foreign or corrupt content is an error, never a reset."""
-        try:
-            with open(self.path, "rb") as fh:
-                raw = fh.read()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StoreError(f"{self.what} {self.path}: cannot read: {exc.strerror}") from None
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise self.corrupt(f"not valid JSON ({exc})") from None
-        if not isinstance(data, dict) or data.get("format") != self.fmt:
-            raise self.corrupt(f"not a {self.fmt} file (no format marker {self.fmt!r})")
-        version = data.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise self.corrupt(f"bad version {version!r}")
-        if version > VERSION:
-            raise self.corrupt(f"written by a newer netplumb.container (format version {version} > {VERSION})")
-        return data
-
-    def corrupt(self, detail: str) -> StoreError:
-        return StoreError(f"{self.what} {self.path} is unusable: {detail}; it was left untouched, fix or remove it")
-
-    def write(self, data: dict[str, Any]) -> None:
-        body = (
-            json.dumps(
-                {"format": self.fmt, "version": VERSION, **data},
-                indent=1,
-                sort_keys=True,
-            )
-            + "\n"
-        ).encode()
-        directory = os.path.dirname(self.path)
-        try:
-            fd = os.open(
-                self.tmp_path,
-                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
-                0o644,
-            )
-            try:
-                view = memoryview(body)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(self.tmp_path, self.path)
-            # The rename is durable only once the directory entry is.
-            dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError as exc:
-            raise StoreError(f"{self.what} {self.path}: write failed: {exc.strerror}") from None
 
 
 # ---------------------------------------------------------------- endpoint addresses
