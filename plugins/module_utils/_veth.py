@@ -56,6 +56,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._netlink import
     netns_exists,
     netns_path,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
 
 MAIN_TABLE = 254
 RTPROT_KERNEL = 2
@@ -90,20 +91,11 @@ class Veth:
 _PEER_FIELDS = ("peer_mac", "peer_mtu", "addresses", "gateway", "routes", "peer_up")
 
 
-class VethResource:
+class VethResource(NamedResource):
     kind = "veth"
 
     def __init__(self) -> None:
         self.force = False
-
-    def key(self, obj: Veth) -> Hashable:
-        return obj.name
-
-    def label(self, key: Hashable) -> str:
-        return str(key)
-
-    def owned(self, obj: Veth) -> bool:
-        return obj.owned
 
     def merge(self, have: Veth | None, want: Veth, replace: bool) -> Veth:
         # A peer that lands somewhere else starts from nothing: the kernel drops what it had.

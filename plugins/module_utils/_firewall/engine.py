@@ -32,19 +32,14 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall.model
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import Action, check_unique
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
+from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
 from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore, StoreLock
 
 BACKENDS = ("auto", "nftables", "iptables")
 
 
-class NatResource:
+class NatResource(NamedResource):
     kind = "nat network"
-
-    def key(self, obj: Network) -> Hashable:
-        return obj.name
-
-    def label(self, key: Hashable) -> str:
-        return str(key)
 
     def owned(self, obj: Network) -> bool:
         return True  # only what the collection recorded is ever seen
