@@ -114,9 +114,9 @@ class VethResource(NamedResource):
             hairpin=hairpin,
             peer_mac=_pick(want.peer_mac, peer_have.peer_mac if peer_have else None),
             peer_mtu=_pick(want.peer_mtu, peer_have.peer_mtu if peer_have else None),
-            addresses=_merge_addresses(peer_have, want, replace),
-            gateway=_merge_gateway(peer_have, want, replace),
-            routes=_merge_routes(peer_have, want, replace),
+            addresses=_merge_list(peer_have, want, "addresses", replace, _union_addresses),
+            gateway=_merge_list(peer_have, want, "gateway", replace, _union_gateway),
+            routes=_merge_list(peer_have, want, "routes", replace, _union_routes),
             peer_up=want.peer_up,
             owned=have.owned if have else True,
         )
@@ -182,35 +182,33 @@ def _pick(wanted, current):
     return wanted if wanted is not None else current
 
 
-def _merge_addresses(have: Veth | None, want: Veth, replace: bool):
-    current = have.addresses if have else None
-    if want.addresses is None:
+def _merge_list(have: Veth | None, want: Veth, field: str, replace: bool, union):
+    """A peer list (addresses, gateway, routes): left out, it is kept (merged) or emptied (replaced);
+    given, it is exactly that (replaced, or nothing there yet) or ``union(current, wanted)`` (merged)."""
+    current = getattr(have, field) if have else None
+    wanted = getattr(want, field)
+    if wanted is None:
         return () if replace else (current or ())
     if replace or not current:
-        return want.addresses
-    return tuple(sorted(set(current) | set(want.addresses), key=cidr_sort_key))
+        return wanted
+    return union(current, wanted)
 
 
-def _merge_gateway(have: Veth | None, want: Veth, replace: bool):
-    current = have.gateway if have else None
-    if want.gateway is None:
-        return () if replace else (current or ())
-    if replace or not current:
-        return want.gateway
-    wanted = {ipaddress.ip_address(g).version: g for g in want.gateway}
+def _union_addresses(current, wanted):
+    return tuple(sorted(set(current) | set(wanted), key=cidr_sort_key))
+
+
+def _union_gateway(current, wanted):
+    """One gateway per IP version: a wanted one replaces the current one of its version."""
     kept = {ipaddress.ip_address(g).version: g for g in current}
-    kept.update(wanted)
+    kept.update({ipaddress.ip_address(g).version: g for g in wanted})
     return tuple(kept[v] for v in sorted(kept))
 
 
-def _merge_routes(have: Veth | None, want: Veth, replace: bool):
-    current = have.routes if have else None
-    if want.routes is None:
-        return () if replace else (current or ())
-    if replace or not current:
-        return want.routes
+def _union_routes(current, wanted):
+    """One via per destination: a wanted route replaces the current one to the same dst."""
     merged = dict(current)
-    merged.update(dict(want.routes))
+    merged.update(dict(wanted))
     return tuple(sorted(merged.items()))
 
 
