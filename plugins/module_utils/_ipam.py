@@ -24,6 +24,7 @@ import bisect
 import contextlib
 import dataclasses
 import ipaddress
+import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -69,6 +70,12 @@ def free_blocks(lo: int, hi: int, size: int, blocked: list[tuple[int, int]]) -> 
             continue
         yield cand
         cand += size
+
+
+def lowest_free(net: Net, size: int, blocked: list[tuple[int, int]], count: int) -> list[int]:
+    """Starts of the ``count`` lowest free ``size``-aligned blocks of ``net``; fewer when it runs out."""
+    lo, hi = int(net.network_address), int(net.broadcast_address)
+    return list(itertools.islice(free_blocks(lo, hi, size, blocked), count))
 
 
 def _intervals(values: list[int]) -> list[tuple[int, int]]:
@@ -457,18 +464,13 @@ def _allocate(
         if not need:
             continue
         taken = list(pool.reserved()) + [int(a) for a in holder if a.version == pool.family]
-        lo, hi = (
-            int(pool.ip_range.network_address),
-            int(pool.ip_range.broadcast_address),
-        )
-        free = free_blocks(lo, hi, 1, _intervals(taken))
-        for i, name in enumerate(need):
-            value = next(free, None)
-            if value is None:
-                raise ConflictError(
-                    f"network {network}: pool {pool.ip_range} is exhausted: {len(need) - i} of {len(need)} "
-                    f"endpoints got no IPv{pool.family} address ({name} first); nothing was changed"
-                )
+        starts = lowest_free(pool.ip_range, 1, _intervals(taken), len(need))
+        if len(starts) < len(need):
+            raise ConflictError(
+                f"network {network}: pool {pool.ip_range} is exhausted: {len(need) - len(starts)} of {len(need)} "
+                f"endpoints got no IPv{pool.family} address ({need[len(starts)]} first); nothing was changed"
+            )
+        for name, value in zip(need, starts):
             chosen[name][pool.family] = (
                 ipaddress.ip_address(value) if pool.family == 4 else ipaddress.IPv6Address(value)
             )
@@ -696,19 +698,17 @@ def plan_cluster(current: Leases | None, spec: ClusterSpec) -> tuple[Leases, lis
     need = [h for h in spec.hosts if h not in leases]
     if need:
         size = 1 << (spec.range.max_prefixlen - spec.prefixlen)
-        lo, hi = int(spec.range.network_address), int(spec.range.broadcast_address)
         blocked = sorted(
             [(int(n.network_address), int(n.broadcast_address)) for n in leases.values()]
             + [(int(x.network_address), int(x.broadcast_address)) for x in excludes if x.overlaps(spec.range)]
         )
-        free = free_blocks(lo, hi, size, blocked)
-        for i, host in enumerate(need):
-            start = next(free, None)
-            if start is None:
-                raise ConflictError(
-                    f"cluster: the range {spec.range} has no free /{spec.prefixlen} left for {len(need) - i} "
-                    f"of {len(need)} new hosts ({host} first); nothing was changed"
-                )
+        starts = lowest_free(spec.range, size, blocked, len(need))
+        if len(starts) < len(need):
+            raise ConflictError(
+                f"cluster: the range {spec.range} has no free /{spec.prefixlen} left for {len(need) - len(starts)} "
+                f"of {len(need)} new hosts ({need[len(starts)]} first); nothing was changed"
+            )
+        for host, start in zip(need, starts):
             net = ipaddress.ip_network((start, spec.prefixlen))
             leases[host] = net
             actions.append(Action("create", "subnet lease", host, params={"subnet": str(net)}))
