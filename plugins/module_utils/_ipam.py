@@ -37,6 +37,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils._model import (
     Action,
     check_netns_name,
+    parse_ip,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
 
@@ -131,13 +132,6 @@ def parse_net(value: Any, what: str) -> Net:
         raise ValidationError(f"{what} {value!r} is not a valid subnet: {exc}{hint}") from None
 
 
-def parse_addr(value: Any, what: str) -> Addr:
-    try:
-        return ipaddress.ip_address(str(value))
-    except ValueError:
-        raise ValidationError(f"{what} {value!r} is not a valid IP address") from None
-
-
 def _first_usable(net: Net) -> Addr:
     if (net.num_addresses <= 2 and net.version == 4) or net.num_addresses == 1:
         return net.network_address
@@ -149,7 +143,7 @@ def parse_pool(spec: dict[str, Any], where: str) -> Pool:
         raise ValidationError(f"{where}: subnet is required")
     subnet = parse_net(spec["subnet"], f"{where}: subnet")
     what = f"{where} {subnet}"
-    gateway = parse_addr(spec["gateway"], f"{what}: gateway") if spec.get("gateway") else _first_usable(subnet)
+    gateway = parse_ip(spec["gateway"], f"{what}: gateway") if spec.get("gateway") else _first_usable(subnet)
     if gateway not in subnet:
         raise ValidationError(f"{what}: gateway {gateway} is outside the subnet")
     ip_range = subnet
@@ -159,7 +153,7 @@ def parse_pool(spec: dict[str, Any], where: str) -> Pool:
             raise ValidationError(f"{what}: ip_range {ip_range} is not inside the subnet")
     aux = []
     for name, value in sorted((spec.get("aux_addresses") or {}).items()):
-        addr = parse_addr(value, f"{what}: aux address {name!r}")
+        addr = parse_ip(value, f"{what}: aux address {name!r}")
         if addr not in subnet:
             raise ValidationError(f"{what}: aux address {name!r} ({addr}) is outside the subnet")
         aux.append((str(name), addr))
@@ -247,7 +241,7 @@ def parse_requests(config: list[dict[str, Any]] | None, pools: list[Pool], need_
         fixed: dict[int, Addr] = {}
         for value in raw:
             text = str(value)
-            addr = parse_addr(text.split("/", maxsplit=1)[0], f"endpoint {name}: address")
+            addr = parse_ip(text.split("/", maxsplit=1)[0], f"endpoint {name}: address")
             if addr.version in fixed:
                 raise ValidationError(f"endpoint {name}: more than one IPv{addr.version} address requested")
             pool = families.get(addr.version)
@@ -287,7 +281,7 @@ def load_network(data: dict[str, Any] | None, store: JsonStore, network: str) ->
             if not isinstance(rec, dict) or not isinstance(rec.get("addresses"), list):
                 raise ValidationError(f"endpoint {name}: no address list")
             addrs = sorted(
-                (parse_addr(a, f"endpoint {name}") for a in rec["addresses"]),
+                (parse_ip(a, f"endpoint {name}") for a in rec["addresses"]),
                 key=lambda a: a.version,
             )
             for addr in addrs:
@@ -622,7 +616,7 @@ def parse_cluster(spec: dict[str, Any]) -> ClusterSpec:
 
 
 def _host_net(value: Any) -> Net:
-    addr = parse_addr(value, "cluster: exclude")
+    addr = parse_ip(value, "cluster: exclude")
     return ipaddress.ip_network(addr)
 
 

@@ -24,6 +24,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._model import (
     check_ifname,
     check_netns_name,
     check_unique,
+    parse_ip,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
@@ -436,12 +437,7 @@ def parse_dst(raw: str, what: str, family: int | None, hint: str | None) -> str:
 
 
 def parse_address(value: Any, what: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(str(value).strip()))
-    except ValueError:
-        raise ValidationError(f"{what} must be an IP address without prefix length, got {value!r}") from None
+    return None if value is None else str(parse_ip(value, what))
 
 
 def parse_table(value: Any, what: str) -> int:
