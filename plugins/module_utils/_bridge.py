@@ -36,6 +36,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._model import (
     check_unique,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink, NetlinkError
+from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
 
 # What ``replaced`` returns an option to when it is left out (the kernel's defaults).
 DEFAULTS = {"stp": False, "forward_delay": 1500, "ageing_time": 30000, "vlan_filtering": False, "up": True}
@@ -66,20 +67,11 @@ class Bridge:
     ports: tuple[tuple[str, bool], ...] = dataclasses.field(default=(), compare=False)
 
 
-class BridgeResource:
+class BridgeResource(NamedResource):
     kind = "bridge"
 
     def __init__(self) -> None:
         self.force = False
-
-    def key(self, obj: Bridge) -> Hashable:
-        return obj.name
-
-    def label(self, key: Hashable) -> str:
-        return str(key)
-
-    def owned(self, obj: Bridge) -> bool:
-        return obj.owned
 
     def merge(self, have: Bridge | None, want: Bridge, replace: bool) -> Bridge:
         values: dict[str, Any] = {}

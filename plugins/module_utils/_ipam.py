@@ -7,10 +7,11 @@ Two layers, one allocator:
 - ``free_blocks`` walks the sorted taken intervals once and yields the lowest
   free aligned blocks; it never enumerates a pool (a /8 or an IPv6 /64 costs
   what its allocations cost). Size 1 = endpoint addresses, size 2**k = host subnets.
-- ``JsonStore`` is a JSON file with a format marker, read and written under an
-  exclusive flock on a lock file beside it, replaced atomically (tmp + fsync +
-  rename + fsync of the directory): a reader sees the old or the new file,
-  never a torn one, and two runs never hand out the same address.
+- ``JsonStore`` (_store.py, shared with nat) is a JSON file with a format
+  marker, read and written under an exclusive flock on a lock file beside it,
+  replaced atomically (tmp + fsync + rename + fsync of the directory): a reader
+  sees the old or the new file, never a torn one, and two runs never hand out
+  the same address.
 
 Planning (``plan_endpoints``, ``plan_cluster``) is pure: it takes the loaded
 state and returns the new state plus actions, or raises before anything is
@@ -22,9 +23,8 @@ from __future__ import annotations
 import bisect
 import contextlib
 import dataclasses
-import fcntl
 import ipaddress
-import json
+import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -32,27 +32,23 @@ from typing import Any, Union
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     ConflictError,
-    NetplumbError,
     ValidationError,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import (
     Action,
     check_netns_name,
+    parse_ip,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
 
 FORMAT = "netplumb.container/ipam"
 CLUSTER_FORMAT = "netplumb.container/ipam-cluster"
-VERSION = 1
 DEFAULT_STATE_DIR = "/var/lib/netplumb/ipam"
 ENDPOINT_STATES = ("merged", "replaced", "overridden", "deleted")
 _NETWORK_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 Net = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
-
-
-class StoreError(NetplumbError):
-    """A store or lease file that cannot be read, trusted or written."""
 
 
 # ---------------------------------------------------------------- allocator
@@ -75,6 +71,12 @@ def free_blocks(lo: int, hi: int, size: int, blocked: list[tuple[int, int]]) -> 
             continue
         yield cand
         cand += size
+
+
+def lowest_free(net: Net, size: int, blocked: list[tuple[int, int]], count: int) -> list[int]:
+    """Starts of the ``count`` lowest free ``size``-aligned blocks of ``net``; fewer when it runs out."""
+    lo, hi = int(net.network_address), int(net.broadcast_address)
+    return list(itertools.islice(free_blocks(lo, hi, size, blocked), count))
 
 
 def _intervals(values: list[int]) -> list[tuple[int, int]]:
@@ -130,13 +132,6 @@ def parse_net(value: Any, what: str) -> Net:
         raise ValidationError(f"{what} {value!r} is not a valid subnet: {exc}{hint}") from None
 
 
-def parse_addr(value: Any, what: str) -> Addr:
-    try:
-        return ipaddress.ip_address(str(value))
-    except ValueError:
-        raise ValidationError(f"{what} {value!r} is not a valid IP address") from None
-
-
 def _first_usable(net: Net) -> Addr:
     if (net.num_addresses <= 2 and net.version == 4) or net.num_addresses == 1:
         return net.network_address
@@ -148,7 +143,7 @@ def parse_pool(spec: dict[str, Any], where: str) -> Pool:
         raise ValidationError(f"{where}: subnet is required")
     subnet = parse_net(spec["subnet"], f"{where}: subnet")
     what = f"{where} {subnet}"
-    gateway = parse_addr(spec["gateway"], f"{what}: gateway") if spec.get("gateway") else _first_usable(subnet)
+    gateway = parse_ip(spec["gateway"], f"{what}: gateway") if spec.get("gateway") else _first_usable(subnet)
     if gateway not in subnet:
         raise ValidationError(f"{what}: gateway {gateway} is outside the subnet")
     ip_range = subnet
@@ -158,7 +153,7 @@ def parse_pool(spec: dict[str, Any], where: str) -> Pool:
             raise ValidationError(f"{what}: ip_range {ip_range} is not inside the subnet")
     aux = []
     for name, value in sorted((spec.get("aux_addresses") or {}).items()):
-        addr = parse_addr(value, f"{what}: aux address {name!r}")
+        addr = parse_ip(value, f"{what}: aux address {name!r}")
         if addr not in subnet:
             raise ValidationError(f"{what}: aux address {name!r} ({addr}) is outside the subnet")
         aux.append((str(name), addr))
@@ -193,99 +188,6 @@ def parse_pools(params: dict[str, Any]) -> list[Pool]:
     if len(set(families)) != len(families):
         raise ValidationError("pools: at most one IPv4 and one IPv6 pool per network")
     return sorted(pools, key=lambda p: p.family)
-
-
-# ---------------------------------------------------------------- on-disk store
-
-
-class JsonStore:
-    """A JSON document with a format marker, flock-ed and replaced atomically."""
-
-    def __init__(self, path: str, fmt: str, what: str) -> None:
-        self.path = path
-        self.fmt = fmt
-        self.what = what
-        self.lock_path = path + ".lock"
-        self.tmp_path = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
-
-    @contextlib.contextmanager
-    def locked(self, write: bool) -> Iterator[None]:
-        """Exclusive lock for a run that may write; shared (and only if the lock file exists) to look."""
-        try:
-            if write:
-                os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            else:
-                try:
-                    fd = os.open(self.lock_path, os.O_RDONLY | os.O_CLOEXEC)
-                except FileNotFoundError:
-                    yield  # nothing was ever written here; a check run creates nothing
-                    return
-            fcntl.flock(fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
-        except OSError as exc:
-            raise StoreError(f"{self.what} {self.path}: cannot lock {self.lock_path}: {exc.strerror}") from None
-        try:
-            yield
-        finally:
-            os.close(fd)  # closing drops the flock
-
-    def read(self) -> dict[str, Any] | None:
-        """The document, or None if there is none. Foreign or corrupt content is an error, never a reset."""
-        try:
-            with open(self.path, "rb") as fh:
-                raw = fh.read()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StoreError(f"{self.what} {self.path}: cannot read: {exc.strerror}") from None
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise self.corrupt(f"not valid JSON ({exc})") from None
-        if not isinstance(data, dict) or data.get("format") != self.fmt:
-            raise self.corrupt(f"not a {self.fmt} file (no format marker {self.fmt!r})")
-        version = data.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise self.corrupt(f"bad version {version!r}")
-        if version > VERSION:
-            raise self.corrupt(f"written by a newer netplumb.container (format version {version} > {VERSION})")
-        return data
-
-    def corrupt(self, detail: str) -> StoreError:
-        return StoreError(f"{self.what} {self.path} is unusable: {detail}; it was left untouched, fix or remove it")
-
-    def write(self, data: dict[str, Any]) -> None:
-        body = (
-            json.dumps(
-                {"format": self.fmt, "version": VERSION, **data},
-                indent=1,
-                sort_keys=True,
-            )
-            + "\n"
-        ).encode()
-        directory = os.path.dirname(self.path)
-        try:
-            fd = os.open(
-                self.tmp_path,
-                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
-                0o644,
-            )
-            try:
-                view = memoryview(body)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(self.tmp_path, self.path)
-            # The rename is durable only once the directory entry is.
-            dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError as exc:
-            raise StoreError(f"{self.what} {self.path}: write failed: {exc.strerror}") from None
 
 
 # ---------------------------------------------------------------- endpoint addresses
@@ -339,7 +241,7 @@ def parse_requests(config: list[dict[str, Any]] | None, pools: list[Pool], need_
         fixed: dict[int, Addr] = {}
         for value in raw:
             text = str(value)
-            addr = parse_addr(text.split("/", maxsplit=1)[0], f"endpoint {name}: address")
+            addr = parse_ip(text.split("/", maxsplit=1)[0], f"endpoint {name}: address")
             if addr.version in fixed:
                 raise ValidationError(f"endpoint {name}: more than one IPv{addr.version} address requested")
             pool = families.get(addr.version)
@@ -379,7 +281,7 @@ def load_network(data: dict[str, Any] | None, store: JsonStore, network: str) ->
             if not isinstance(rec, dict) or not isinstance(rec.get("addresses"), list):
                 raise ValidationError(f"endpoint {name}: no address list")
             addrs = sorted(
-                (parse_addr(a, f"endpoint {name}") for a in rec["addresses"]),
+                (parse_ip(a, f"endpoint {name}") for a in rec["addresses"]),
                 key=lambda a: a.version,
             )
             for addr in addrs:
@@ -556,18 +458,13 @@ def _allocate(
         if not need:
             continue
         taken = list(pool.reserved()) + [int(a) for a in holder if a.version == pool.family]
-        lo, hi = (
-            int(pool.ip_range.network_address),
-            int(pool.ip_range.broadcast_address),
-        )
-        free = free_blocks(lo, hi, 1, _intervals(taken))
-        for i, name in enumerate(need):
-            value = next(free, None)
-            if value is None:
-                raise ConflictError(
-                    f"network {network}: pool {pool.ip_range} is exhausted: {len(need) - i} of {len(need)} "
-                    f"endpoints got no IPv{pool.family} address ({name} first); nothing was changed"
-                )
+        starts = lowest_free(pool.ip_range, 1, _intervals(taken), len(need))
+        if len(starts) < len(need):
+            raise ConflictError(
+                f"network {network}: pool {pool.ip_range} is exhausted: {len(need) - len(starts)} of {len(need)} "
+                f"endpoints got no IPv{pool.family} address ({need[len(starts)]} first); nothing was changed"
+            )
+        for name, value in zip(need, starts):
             chosen[name][pool.family] = (
                 ipaddress.ip_address(value) if pool.family == 4 else ipaddress.IPv6Address(value)
             )
@@ -719,7 +616,7 @@ def parse_cluster(spec: dict[str, Any]) -> ClusterSpec:
 
 
 def _host_net(value: Any) -> Net:
-    addr = parse_addr(value, "cluster: exclude")
+    addr = parse_ip(value, "cluster: exclude")
     return ipaddress.ip_network(addr)
 
 
@@ -795,19 +692,17 @@ def plan_cluster(current: Leases | None, spec: ClusterSpec) -> tuple[Leases, lis
     need = [h for h in spec.hosts if h not in leases]
     if need:
         size = 1 << (spec.range.max_prefixlen - spec.prefixlen)
-        lo, hi = int(spec.range.network_address), int(spec.range.broadcast_address)
         blocked = sorted(
             [(int(n.network_address), int(n.broadcast_address)) for n in leases.values()]
             + [(int(x.network_address), int(x.broadcast_address)) for x in excludes if x.overlaps(spec.range)]
         )
-        free = free_blocks(lo, hi, size, blocked)
-        for i, host in enumerate(need):
-            start = next(free, None)
-            if start is None:
-                raise ConflictError(
-                    f"cluster: the range {spec.range} has no free /{spec.prefixlen} left for {len(need) - i} "
-                    f"of {len(need)} new hosts ({host} first); nothing was changed"
-                )
+        starts = lowest_free(spec.range, size, blocked, len(need))
+        if len(starts) < len(need):
+            raise ConflictError(
+                f"cluster: the range {spec.range} has no free /{spec.prefixlen} left for {len(need) - len(starts)} "
+                f"of {len(need)} new hosts ({need[len(starts)]} first); nothing was changed"
+            )
+        for host, start in zip(need, starts):
             net = ipaddress.ip_network((start, spec.prefixlen))
             leases[host] = net
             actions.append(Action("create", "subnet lease", host, params={"subnet": str(net)}))

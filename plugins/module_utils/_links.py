@@ -17,6 +17,7 @@ import socket
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._model import parse_ip
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import NetlinkError
 
 IFF_UP = 0x1
@@ -127,10 +128,7 @@ def canonical_cidr(value: Any, what: str = "address") -> str:
 
 
 def canonical_ip(value: Any, what: str = "address") -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValidationError(f"{what} {value!r} is not a valid IPv4 or IPv6 address") from None
+    return str(parse_ip(value, what))
 
 
 def canonical_net(value: Any, what: str = "destination") -> str:

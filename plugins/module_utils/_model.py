@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from typing import Any
 
@@ -76,6 +77,16 @@ def check_netns_name(name: Any, what: str = "netns name") -> str:
     if len(name) > NETNS_NAME_MAX:
         raise ValidationError(f"{what} {name!r} is longer than {NETNS_NAME_MAX} characters")
     return name
+
+
+def parse_ip(value: Any, what: str = "address") -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IPv4 or IPv6 address without prefix length (route via/src, veth gateway, ipam addresses)."""
+    try:
+        return ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        raise ValidationError(
+            f"{what} {value!r} is not a valid IP address (IPv4 or IPv6, without prefix length)"
+        ) from None
 
 
 def check_unique(items: list[Any], key, what: str) -> None:

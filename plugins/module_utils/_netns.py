@@ -30,6 +30,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._netlink import
     normalise_sysctl,
     sysctl_path,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
 
 # Per-device sysctls are checked against the 'default' entry, which always exists.
 _PER_DEVICE = re.compile(r"^(net\.ipv[46]\.(?:conf|neigh))\.([^.]+)\.(.+)$")
@@ -47,17 +48,8 @@ class Netns:
         return dict(self.sysctls)
 
 
-class NetnsResource:
+class NetnsResource(NamedResource):
     kind = "netns"
-
-    def key(self, obj: Netns) -> Hashable:
-        return obj.name
-
-    def label(self, key: Hashable) -> str:
-        return str(key)
-
-    def owned(self, obj: Netns) -> bool:
-        return obj.owned
 
     def merge(self, have: Netns | None, want: Netns, replace: bool) -> Netns:
         # sysctls are only ever set, never reset: the kernel has no "unset".

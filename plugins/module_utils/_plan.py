@@ -37,6 +37,21 @@ class Resource(Protocol[Obj]):
     def delete(self, obj: Obj) -> list[Action]: ...
 
 
+class NamedResource:
+    """The common case of a Resource: objects keyed and labelled by ``name``, owned as read (``owned``)."""
+
+    kind: str
+
+    def key(self, obj: Any) -> Hashable:
+        return obj.name
+
+    def label(self, key: Hashable) -> str:
+        return str(key)
+
+    def owned(self, obj: Any) -> bool:
+        return obj.owned
+
+
 class Scope:
     """Which existing objects ``overridden`` and ``deleted`` (without config) may remove.
 

@@ -24,6 +24,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._model import (
     check_ifname,
     check_netns_name,
     check_unique,
+    parse_ip,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
@@ -38,6 +39,7 @@ RTPROT_NETPLUMB = 78
 AF_INET = 2
 AF_INET6 = 10
 FAMILIES = {"ipv4": AF_INET, "ipv6": AF_INET6}
+DEFAULT_DST = {AF_INET: "0.0.0.0/0", AF_INET6: "::/0"}
 # IPv6 has no metric 0: the kernel stores a route added with 0 as 1024.
 DEFAULT_METRIC = {AF_INET: 0, AF_INET6: 1024}
 TABLES = {"default": 253, "main": 254, "local": 255}
@@ -79,11 +81,16 @@ class Route:
 
     @property
     def family(self) -> int:
-        return AF_INET6 if ":" in self.dst else AF_INET
+        return family_of(self.dst)
 
     @property
     def key(self) -> tuple:
         return (self.netns or "", self.table, self.dst, self.metric)
+
+
+def family_of(text: str) -> int:
+    """AF_INET or AF_INET6 of an address or network that is already in canonical text."""
+    return AF_INET6 if ":" in text else AF_INET
 
 
 def route_name(dst: str, table: int, metric: int) -> str:
@@ -91,7 +98,7 @@ def route_name(dst: str, table: int, metric: int) -> str:
     name = dst
     if table != MAIN_TABLE:
         name += f" table {table}"
-    if metric != DEFAULT_METRIC[AF_INET6 if ":" in dst else AF_INET]:
+    if metric != DEFAULT_METRIC[family_of(dst)]:
         name += f" metric {metric}"
     return name
 
@@ -260,22 +267,17 @@ class RouteEngine:
 
     def apply(self, nl: Netlink, action: Action) -> None:
         p = action.params
-        family = AF_INET6 if ":" in action.name else AF_INET
         ipr = nl.ipr(action.netns)
         spec: dict[str, Any] = {
-            "family": family,
+            "family": family_of(action.name),
             "dst": action.name,
             "table": p["table"],
             "priority": p["metric"],
             "proto": p["protocol"],
         }
         if action.op == "delete":
-            try:
-                # scope nowhere matches any scope; proto makes the kernel refuse a route not ours.
-                ipr.route("del", scope=RT_SCOPE_NOWHERE, **spec)
-            except NetlinkError as exc:
-                if exc.code not in (errno.ESRCH, errno.ENOENT):
-                    raise
+            # scope nowhere matches any scope; proto makes the kernel refuse a route not ours.
+            change_route(ipr, "del", scope=RT_SCOPE_NOWHERE, **spec)
             return
         spec.update(type="unicast", scope=SCOPES[p["scope"]])
         if "via" in p:
@@ -290,7 +292,7 @@ class RouteEngine:
             spec["flags"] = RTNH_F_ONLINK
         if "src" in p:
             spec["prefsrc"] = p["src"]
-        ipr.route("add" if action.op == "create" else "replace", **spec)
+        change_route(ipr, "add" if action.op == "create" else "replace", **spec)
 
     def render(self, obj: Route) -> dict[str, Any]:
         return {
@@ -308,6 +310,21 @@ class RouteEngine:
         }
 
 
+def change_route(ipr, op: str, **spec: Any) -> None:
+    """add, replace or del one route; deleting a route that is already gone is success (ESRCH/ENOENT)."""
+    try:
+        ipr.route(op, **spec)
+    except NetlinkError as exc:
+        if op != "del" or exc.code not in (errno.ESRCH, errno.ENOENT):
+            raise
+
+
+def msg_dst(msg) -> str:
+    """The destination of a kernel route message as a canonical network (0.0.0.0/0 or ::/0 for default)."""
+    zero = "0.0.0.0" if msg["family"] == AF_INET else "::"
+    return str(ipaddress.ip_network(f"{msg.get_attr('RTA_DST') or zero}/{msg['dst_len']}", strict=False))
+
+
 def route_from_msg(msg, netns: str | None, names: dict[int, str]) -> Route | None:
     """A kernel route as a Route; None for what no config entry can name (cache, tos, source prefix)."""
     if msg["flags"] & RTM_F_CLONED or msg["tos"] or msg["src_len"]:
@@ -315,14 +332,12 @@ def route_from_msg(msg, netns: str | None, names: dict[int, str]) -> Route | Non
     family = msg["family"]
     if family not in (AF_INET, AF_INET6):
         return None
-    zero = "0.0.0.0" if family == AF_INET else "::"
-    dst = f"{msg.get_attr('RTA_DST') or zero}/{msg['dst_len']}"
     oif = msg.get_attr("RTA_OIF")
     # The rtmsg table field is 8 bits (252 for every table above 255); RTA_TABLE has it all.
     table = msg.get_attr("RTA_TABLE") or msg["table"]
     metric = msg.get_attr("RTA_PRIORITY") or 0
     return Route(
-        dst=str(ipaddress.ip_network(dst, strict=False)),
+        dst=msg_dst(msg),
         netns=netns,
         table=table,
         metric=metric,
@@ -353,12 +368,12 @@ def parse_route(entry: dict[str, Any], identity_only: bool = False) -> Route:
     via = parse_address(entry.get("via"), f"{what}: via")
     src = parse_address(entry.get("src"), f"{what}: src")
     dst = parse_dst(raw_dst.strip(), what, FAMILIES.get(family) if family else None, via or src)
-    fam = AF_INET6 if ":" in dst else AF_INET
+    fam = family_of(dst)
     fam_name = "ipv6" if fam == AF_INET6 else "ipv4"
     if family is not None and FAMILIES[family] != fam:
         raise ValidationError(f"{what}: family {family} does not match dst {dst}")
     for name, addr in (("via", via), ("src", src)):
-        if addr is not None and (AF_INET6 if ":" in addr else AF_INET) != fam:
+        if addr is not None and family_of(addr) != fam:
             raise ValidationError(f"{what}: {name} {addr} is not an {fam_name} address like dst {dst}")
 
     table = parse_table(entry.get("table"), f"{what}: table") if entry.get("table") is not None else MAIN_TABLE
@@ -410,8 +425,7 @@ def parse_dst(raw: str, what: str, family: int | None, hint: str | None) -> str:
     if raw == "default":
         if family is None and hint is None:
             raise ValidationError(f"{what}: dst default needs via, src or family to tell IPv4 from IPv6")
-        fam = family or (AF_INET6 if ":" in hint else AF_INET)  # type: ignore[operator]
-        return "::/0" if fam == AF_INET6 else "0.0.0.0/0"
+        return DEFAULT_DST[family or family_of(hint)]  # type: ignore[arg-type]
     try:
         net = ipaddress.ip_network(raw, strict=True)
     except ValueError as exc:
@@ -423,12 +437,7 @@ def parse_dst(raw: str, what: str, family: int | None, hint: str | None) -> str:
 
 
 def parse_address(value: Any, what: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(str(value).strip()))
-    except ValueError:
-        raise ValidationError(f"{what} must be an IP address without prefix length, got {value!r}") from None
+    return None if value is None else str(parse_ip(value, what))
 
 
 def parse_table(value: Any, what: str) -> int:

@@ -17,10 +17,8 @@ and routes anyway, and creating the peer in place is what the fast path does.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import ipaddress
 import os
-import socket
 from typing import Any, Hashable
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
@@ -51,16 +49,20 @@ from ansible_collections.netplumb.container.plugins.module_utils._model import (
 )
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
-    NetlinkError,
     list_netns,
     netns_exists,
     netns_path,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
+from ansible_collections.netplumb.container.plugins.module_utils._route import (
+    DEFAULT_DST,
+    MAIN_TABLE,
+    change_route,
+    family_of,
+    msg_dst,
+)
 
-MAIN_TABLE = 254
 RTPROT_KERNEL = 2
-_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
-_DEFAULT = {4: "0.0.0.0/0", 6: "::/0"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,20 +92,11 @@ class Veth:
 _PEER_FIELDS = ("peer_mac", "peer_mtu", "addresses", "gateway", "routes", "peer_up")
 
 
-class VethResource:
+class VethResource(NamedResource):
     kind = "veth"
 
     def __init__(self) -> None:
         self.force = False
-
-    def key(self, obj: Veth) -> Hashable:
-        return obj.name
-
-    def label(self, key: Hashable) -> str:
-        return str(key)
-
-    def owned(self, obj: Veth) -> bool:
-        return obj.owned
 
     def merge(self, have: Veth | None, want: Veth, replace: bool) -> Veth:
         # A peer that lands somewhere else starts from nothing: the kernel drops what it had.
@@ -121,9 +114,9 @@ class VethResource:
             hairpin=hairpin,
             peer_mac=_pick(want.peer_mac, peer_have.peer_mac if peer_have else None),
             peer_mtu=_pick(want.peer_mtu, peer_have.peer_mtu if peer_have else None),
-            addresses=_merge_addresses(peer_have, want, replace),
-            gateway=_merge_gateway(peer_have, want, replace),
-            routes=_merge_routes(peer_have, want, replace),
+            addresses=_merge_list(peer_have, want, "addresses", replace, _union_addresses),
+            gateway=_merge_list(peer_have, want, "gateway", replace, _union_gateway),
+            routes=_merge_list(peer_have, want, "routes", replace, _union_routes),
             peer_up=want.peer_up,
             owned=have.owned if have else True,
         )
@@ -189,35 +182,33 @@ def _pick(wanted, current):
     return wanted if wanted is not None else current
 
 
-def _merge_addresses(have: Veth | None, want: Veth, replace: bool):
-    current = have.addresses if have else None
-    if want.addresses is None:
+def _merge_list(have: Veth | None, want: Veth, field: str, replace: bool, union):
+    """A peer list (addresses, gateway, routes): left out, it is kept (merged) or emptied (replaced);
+    given, it is exactly that (replaced, or nothing there yet) or ``union(current, wanted)`` (merged)."""
+    current = getattr(have, field) if have else None
+    wanted = getattr(want, field)
+    if wanted is None:
         return () if replace else (current or ())
     if replace or not current:
-        return want.addresses
-    return tuple(sorted(set(current) | set(want.addresses), key=cidr_sort_key))
+        return wanted
+    return union(current, wanted)
 
 
-def _merge_gateway(have: Veth | None, want: Veth, replace: bool):
-    current = have.gateway if have else None
-    if want.gateway is None:
-        return () if replace else (current or ())
-    if replace or not current:
-        return want.gateway
-    wanted = {ipaddress.ip_address(g).version: g for g in want.gateway}
+def _union_addresses(current, wanted):
+    return tuple(sorted(set(current) | set(wanted), key=cidr_sort_key))
+
+
+def _union_gateway(current, wanted):
+    """One gateway per IP version: a wanted one replaces the current one of its version."""
     kept = {ipaddress.ip_address(g).version: g for g in current}
-    kept.update(wanted)
+    kept.update({ipaddress.ip_address(g).version: g for g in wanted})
     return tuple(kept[v] for v in sorted(kept))
 
 
-def _merge_routes(have: Veth | None, want: Veth, replace: bool):
-    current = have.routes if have else None
-    if want.routes is None:
-        return () if replace else (current or ())
-    if replace or not current:
-        return want.routes
+def _union_routes(current, wanted):
+    """One via per destination: a wanted route replaces the current one to the same dst."""
     merged = dict(current)
-    merged.update(dict(want.routes))
+    merged.update(dict(wanted))
     return tuple(sorted(merged.items()))
 
 
@@ -455,7 +446,7 @@ class VethEngine:
             for dst, via in p.get("del_routes", []):
                 _route(pipr, "del", dst, via, None)
             for gw in p.get("del_gateway", []):
-                _route(pipr, "del", _DEFAULT[ipaddress.ip_address(gw).version], gw, None)
+                _route(pipr, "del", DEFAULT_DST[family_of(gw)], gw, None)
             return
         index = _index(pipr, pname, action.name, peer["netns"])
         for cidr in p.get("del_addresses", []):
@@ -465,10 +456,10 @@ class VethEngine:
         for dst, via in p.get("del_routes", []):
             _route(pipr, "del", dst, via, index)
         for gw in p.get("del_gateway", []):
-            _route(pipr, "del", _DEFAULT[ipaddress.ip_address(gw).version], gw, index)
+            _route(pipr, "del", DEFAULT_DST[family_of(gw)], gw, index)
         # Through the peer explicitly: an IPv6 link-local gateway needs the device, and any route must leave here.
         for gw in gateways:
-            _route(pipr, "replace", _DEFAULT[ipaddress.ip_address(gw).version], gw, index)
+            _route(pipr, "replace", DEFAULT_DST[family_of(gw)], gw, index)
         for dst, via in routes:
             _route(pipr, "replace", dst, via, index)
 
@@ -546,31 +537,24 @@ def _index(ipr, name: str, veth: str, netns: str) -> int:
 
 
 def _route(ipr, op: str, dst: str, via: str, oif: int | None) -> None:
-    family = _FAMILY[ipaddress.ip_address(via).version]
+    # No proto: these routes belong to the veth, not to the route module (whose overridden removes proto 78 only).
     extra = {"oif": oif} if oif else {}
-    try:
-        ipr.route(op, dst=dst, gateway=via, family=family, table=MAIN_TABLE, **extra)
-    except NetlinkError as exc:
-        if op == "del" and exc.code in (errno.ESRCH, errno.ENOENT):
-            return
-        raise
+    change_route(ipr, op, dst=dst, gateway=via, family=family_of(via), table=MAIN_TABLE, **extra)
 
 
 def _peer_routes(messages, index: int) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """The default gateways and the gateway routes that leave through the peer."""
-    gateway: dict[int, str] = {}
+    gateway: dict[int, str] = {}  # by address family: AF_INET sorts before AF_INET6
     routes = []
     for msg in messages:
         via = msg.get_attr("RTA_GATEWAY")
         if via is None or msg.get_attr("RTA_OIF") != index or msg["proto"] == RTPROT_KERNEL:
             continue
-        version = 4 if msg["family"] == socket.AF_INET else 6
         if msg["dst_len"] == 0:
-            gateway.setdefault(version, canonical_ip(via))
+            gateway.setdefault(msg["family"], canonical_ip(via))
         else:
-            dst = ipaddress.ip_network(f"{msg.get_attr('RTA_DST')}/{msg['dst_len']}").with_prefixlen
-            routes.append((dst, canonical_ip(via)))
-    return tuple(gateway[v] for v in sorted(gateway)), tuple(sorted(routes))
+            routes.append((msg_dst(msg), canonical_ip(via)))
+    return tuple(gateway[f] for f in sorted(gateway)), tuple(sorted(routes))
 
 
 def _check_gateway(value: Any, addresses: tuple[str, ...] | None, where: str) -> tuple[str, ...] | None:

@@ -14,6 +14,9 @@ import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
+from ansible_collections.netplumb.container.plugins.module_utils._route import RouteEngine
+from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
 from ansible_collections.netplumb.container.plugins.module_utils._veth import VethEngine
 
 from .conftest import netns_names
@@ -218,3 +221,18 @@ def test_routes_and_link_local_gateway(lab):
     [action] = fewer["actions"]
     assert action["params"]["del_gateway"] == ["fe80::1"] and len(action["params"]["del_routes"]) == 2
     assert "10.50.0.0" not in ip(f"{p}-c1", "route") and "fe80::1" not in ip(f"{p}-c1", "-6", "route")
+
+
+def test_route_module_overridden_keeps_the_veths_routes(lab):
+    """veth's gateway and routes are the veth's: the route module's overridden (proto 78 only) leaves them."""
+    p, host = lab
+    ns = f"{p}-c1"
+    cfg = [endpoint(p, "c1", 2, peer={"routes": [{"dst": "10.50.0.0/16", "via": "172.31.0.1"}]})]
+    run(host, cfg)
+    before = ip(ns, "route") + ip(ns, "-6", "route")
+    with Netlink() as nl:
+        result = converge(RouteEngine(), {"config": [], "state": "overridden", "scope": {"netns": ns}}, False, nl)
+    assert result["changed"] is False and result["actions"] == []
+    assert ip(ns, "route") + ip(ns, "-6", "route") == before
+    assert "default via 172.31.0.1 dev eth0" in before and "10.50.0.0/16 via 172.31.0.1 dev eth0" in before
+    assert run(host, cfg)["changed"] is False

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._ipam import (
-    StoreError,
     parse_cluster,
     plan_cluster,
     run_cluster,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._store import StoreError
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
     NetplumbError,
     ValidationError,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._ipam import StoreError, run_endpoints
+from ansible_collections.netplumb.container.plugins.module_utils._ipam import run_endpoints
+from ansible_collections.netplumb.container.plugins.module_utils._store import StoreError
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Talking to the firewall tools, choosing a backend, and the policy record on disk.
+"""Talking to the firewall tools and choosing a backend (the policy record is a _store.JsonStore).
 
 Every command runs in the namespace of the calling thread (a child inherits
 it), so the engine works inside whatever namespace it is run in.
@@ -8,13 +8,9 @@ it), so the engine works inside whatever namespace it is run in.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, KernelError
@@ -176,49 +172,3 @@ def _variant_available(variant: str) -> bool:
     return bool(shutil.which(f"iptables-{variant}")) or (
         bool(shutil.which("iptables")) and default_variant() == variant
     )
-
-
-# --- the policy record --------------------------------------------------------------------------
-
-
-class RecordLock:
-    """An exclusive flock on ``<record>.lock``, held from reading the record until the run is done.
-
-    A run reads the record, renders the firewall from it and writes it back; holding the lock over
-    all of that keeps two runs on one host from losing each other's networks. The lock goes with
-    the open file (closed by release(), or when the process or the object ends).
-    """
-
-    def __init__(self, path: str) -> None:
-        os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
-        self._handle = open(path + ".lock", "a+b")  # noqa: SIM115 - held beyond this scope on purpose
-        fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        if not self._handle.closed:
-            self._handle.close()
-
-
-def read_record(path: str) -> dict[str, Any]:
-    """The recorded policy (read under the caller's RecordLock, or none in check mode)."""
-    if not os.path.exists(path):
-        return {"backend": None, "variant": None, "networks": []}
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    data.setdefault("networks", [])
-    return data
-
-
-def write_record(path: str, data: dict[str, Any]) -> None:
-    """Replace the record by atomic rename after fsync (the caller holds the RecordLock)."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".nat.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -32,18 +32,14 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall.model
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import Action, check_unique
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
+from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
+from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore, StoreLock
 
 BACKENDS = ("auto", "nftables", "iptables")
 
 
-class NatResource:
+class NatResource(NamedResource):
     kind = "nat network"
-
-    def key(self, obj: Network) -> Hashable:
-        return obj.name
-
-    def label(self, key: Hashable) -> str:
-        return str(key)
 
     def owned(self, obj: Network) -> bool:
         return True  # only what the collection recorded is ever seen
@@ -71,8 +67,8 @@ class NatEngine:
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
-        self._lock: bk.RecordLock | None = None
-        self._record_path = bk.DEFAULT_RECORD
+        self._lock: StoreLock | None = None
+        self._store = record_store(bk.DEFAULT_RECORD)
         self._pending: dict[str, Any] = {}
         self._after: list[Network] = []
         self._record_written = False
@@ -84,7 +80,7 @@ class NatEngine:
         config = params.get("config") or []
         if params["state"] in ("merged", "replaced") and not config:
             raise ValidationError(f"state={params['state']} needs a non-empty config")
-        self._record_path = params.get("record_path") or bk.DEFAULT_RECORD
+        self._store = record_store(params.get("record_path") or bk.DEFAULT_RECORD)
         if params["state"] == "deleted":  # only the names matter when deleting
             return [Network(name=check_network_name(e.get("network")), bridge="-", subnets=()) for e in config]
         want = [parse_network(entry) for entry in config]
@@ -93,11 +89,18 @@ class NatEngine:
         return want
 
     def read(self, nl: Netlink, want: list[Network], params: dict[str, Any]) -> dict[Hashable, Network]:
-        if not self.check_mode:  # check mode changes nothing, so it need not wait (nor create the lock file)
-            self._lock = bk.RecordLock(self._record_path)
-        record = bk.read_record(self._record_path)
-        self._record = record
-        return {n["name"]: network_from_dict(n) for n in record["networks"]}
+        # Held from reading the record until it is written back (extra_result), so that concurrent runs
+        # keep each other's networks. Check mode changes nothing, so it need not wait (nor create the lock file).
+        if not self.check_mode:
+            self._lock = self._store.locked(write=True)
+        try:
+            record = self._store.read() or {"backend": None, "variant": None}
+            record.setdefault("networks", [])
+            self._record = record
+            return {n["name"]: network_from_dict(n) for n in record["networks"]}
+        except BaseException:
+            self._release()
+            raise
 
     def derive(self, nl: Netlink, have: dict, after: dict, params: dict[str, Any]) -> list[Action]:
         """The firewall and sysctl actions that follow from the whole policy ``after``. Read-only."""
@@ -121,7 +124,7 @@ class NatEngine:
         actions += self._firewall_actions(name, variant, networks)
         switched = recorded is not None and (recorded != name or self._record.get("variant") != variant)
         if switched and networks and have == after:  # otherwise a network action writes the record
-            actions.append(Action("update", "nat record", self._record_path, params={"backend": name}, phase=3))
+            actions.append(Action("update", "nat record", self._store.path, params={"backend": name}, phase=3))
         return actions
 
     def _sysctl_actions(self, nl: Netlink, networks: list[Network]) -> list[Action]:
@@ -228,8 +231,7 @@ class NatEngine:
             bk.ipt_apply(variant, fam, text)
         elif not self._record_written:
             self._record_written = True
-            bk.write_record(
-                self._record_path,
+            self._store.write(
                 {
                     "backend": self._chosen["backend"] if self._after else None,
                     "variant": self._chosen.get("iptables_variant") if self._after else None,
@@ -249,6 +251,11 @@ class NatEngine:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def record_store(path: str) -> JsonStore:
+    """The policy record: no format marker (its format predates the shared store); lock on <path>.lock."""
+    return JsonStore(path, None, "nat record")
 
 
 def _nft_only_user(have: dict[str, Any]) -> bool:
