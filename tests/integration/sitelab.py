@@ -17,7 +17,7 @@ PLAYBOOKS = REPO / "playbooks"
 
 # What must be the same before site.yml and after teardown.yml (timestamps of iptables-save dropped).
 SNAPSHOT = {
-    "links": "ip -br link",
+    "links": "ip -br link | awk '{print $1, $3}'",  # names and MACs; operstate settles in its own time
     "netns": "ip netns list",
     "routes": "ip route",
     "routes6": "ip -6 route",

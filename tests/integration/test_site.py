@@ -82,6 +82,13 @@ def test_site_verify_idempotent_teardown(new_lab, tmp_path):
     assert second["stats"][hosts[0]]["changed"] == 0 and second["stats"][hosts[1]]["changed"] == 0
     assert not changed_tasks(second, hosts[0]) and not changed_tasks(second, hosts[1])
 
+    # verify.yml fails when an expected path breaks: web's link down on h1.
+    site.sh("h1", "ip -n web link set eth0 down")
+    broken = site.play("verify.yml", check=False)
+    assert broken["rc"] != 0
+    unexpected = task_results(broken, "Every path is as expected")["localhost"]["msg"]
+    assert re.search(r"h1\s+web\s+-> gateway docker0", unexpected) and not re.search(r"h2\s+\w", unexpected), unexpected
+
     site.play("teardown.yml")
     for host in hosts:
         after = site.snapshot(host)
