@@ -1,0 +1,47 @@
+"""Bad variables fail site.yml before any change, with a message naming the variable or the container.
+
+One lab host per case, all in one playbook run: each host fails on its own input and its links,
+namespaces, routes, firewall and state directory are exactly as before."""
+
+from __future__ import annotations
+
+from .sitelab import failures, start_site_lab
+
+DOCKER0 = {"name": "docker0", "subnet": "172.17.0.0/16"}
+CASES = {
+    "h1": (
+        {"bridge_network_networks": [{"name": "docker0", "subnet": "172.17.0.0/33"}]},
+        "bridge_network_networks[0].subnet",
+    ),
+    "h2": ({"endpoints_containers": [{"name": "a", "networks": ["nope"]}]}, "container a: unknown network 'nope'"),
+    "h3": (
+        {"endpoints_containers": [{"name": "a", "publish": ["80"]}]},
+        "container a: publish '80' is not of the form",
+    ),
+    "h4": ({"endpoints_containers": [{"name": "a", "mode": "bridged"}]}, "container a: mode 'bridged' is not one of"),
+    "h5": ({"endpoints_containers": [{"name": "a"}, {"name": "a"}]}, "container a is listed more than once"),
+    "h6": ({"bridge_network_state": "gone"}, "bridge_network_state"),
+    "h7": (
+        {"bridge_network_networks": [DOCKER0, {"name": "two", "subnet": "172.16.0.0/12"}]},
+        "bridge_network_networks: subnets of docker0 (172.17.0.0/16) and two (172.16.0.0/12) overlap",
+    ),
+}
+
+
+def test_bad_variables_change_nothing(new_lab, tmp_path):
+    site = start_site_lab(new_lab, tmp_path, hosts=len(CASES), outside=False)
+    host_vars = {
+        host: {**variables, "endpoints_containers": variables.get("endpoints_containers", [{"name": "ok"}])}
+        for host, (variables, _msg) in CASES.items()
+    }
+    site.set_vars({}, host_vars)
+    before = {host: site.snapshot(host) for host in CASES}
+
+    report = site.play("site.yml", check=False)
+
+    assert report["rc"] != 0
+    failed = failures(report)
+    for host, (_variables, message) in CASES.items():
+        assert message in failed.get(host, ""), f"{host}: {failed.get(host)}"
+        assert report["stats"][host]["changed"] == 0, host
+        assert site.snapshot(host) == before[host], host
