@@ -15,6 +15,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._route import RouteEngine
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
+from ansible_collections.netplumb.container.tests.topology import route_pair
 
 
 def run(config, state="merged", scope=None, check=False, force=False):
@@ -52,21 +53,7 @@ def ping(ns, addr):
 def pair(cleanup_netns):
     p = cleanup_netns
     a, b = f"{p}-a", f"{p}-b"
-    for cmd in (
-        f"netns add {a}",
-        f"netns add {b}",
-        f"-n {a} link add v0 type veth peer name v1 netns {b}",
-        f"-n {a} addr add 10.9.0.1/24 dev v0",
-        f"-n {b} addr add 10.9.0.2/24 dev v1",
-        f"-n {a} addr add fd00:9::1/64 dev v0 nodad",
-        f"-n {b} addr add fd00:9::2/64 dev v1 nodad",
-        f"-n {b} addr add 10.99.0.1/32 dev lo",
-        f"-n {b} addr add fd00:99::1/128 dev lo",
-        f"-n {a} link set v0 up",
-        f"-n {b} link set v1 up",
-        f"-n {a} link set lo up",
-        f"-n {b} link set lo up",
-    ):
+    for cmd in route_pair(a, b):
         ip(*cmd.split())
     return a, b
 

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,11 +47,20 @@ def ansible_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_playbook(playbook: str | Path, *args: str, inventory: str | Path | None = None, check: bool = True) -> dict:
-    """Runs ansible-playbook and returns the JSON callback's report (plays, tasks, stats)."""
+def run_playbook(
+    playbook: str | Path,
+    *args: str,
+    inventory: str | Path | None = None,
+    check: bool = True,
+    extra_vars: dict | None = None,
+) -> dict:
+    """Runs ansible-playbook and returns the JSON callback's report (plays, tasks, stats), plus its rc and stderr
+    (where Ansible prints warnings)."""
     argv = [str(BIN / "ansible-playbook"), str(playbook), *args]
     if inventory:
         argv += ["-i", str(inventory)]
+    if extra_vars:
+        argv += ["-e", json.dumps(extra_vars)]
     proc = subprocess.run(argv, capture_output=True, text=True, env=ansible_env(), cwd=REPO, check=False)
     try:
         report = json.loads(proc.stdout)
@@ -71,6 +81,18 @@ def task_results(report: dict, task_name: str) -> dict[str, dict]:
             if name == task_name or name.endswith(f" : {task_name}"):
                 found = task["hosts"]
     return found
+
+
+def write_playbook(tmp_path: Path, text: str, name: str = "play.yml") -> Path:
+    """A playbook file in the test's temporary folder."""
+    path = Path(tmp_path) / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def folded(text: str) -> str:
+    """Whitespace folded to single spaces (Ansible wraps long warnings)."""
+    return " ".join(text.split())
 
 
 def launcher(*args: str) -> tuple[int, dict]:
@@ -105,6 +127,31 @@ class Lab:
         argv = [*nsenter_argv(host_pid(self.name, host, self.state_dir)), "/bin/sh", "-c", command]
         return subprocess.run(argv, capture_output=True, text=True, check=check)
 
+    def play(self, playbook: str | Path, *args: str, check: bool = True, extra_vars: dict | None = None) -> dict:
+        """run_playbook against this lab's inventory."""
+        return run_playbook(playbook, *args, inventory=self.inventory, check=check, extra_vars=extra_vars)
+
+    def netns(self, host: str) -> set[str]:
+        """Names of the lab host's named network namespaces."""
+        out = self.sh(host, "ip netns list").stdout
+        return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+    def links(self, host: str, netns: str | None = None) -> set[str]:
+        """Names of the links in the lab host's own network namespace (or in one of its named namespaces)."""
+        out = self.sh(host, f"ip {f'-n {netns} ' if netns else ''}-br link").stdout
+        return {line.split()[0].split("@")[0] for line in out.splitlines() if line.strip()}
+
+    def purge(self, prefix: str) -> None:
+        """Removes, in every lab host, the namespaces, links and /var/lib entries whose names start with prefix."""
+        script = (
+            f"p={prefix}; "
+            "for n in $(ip netns list | cut -d' ' -f1); do case $n in $p*) ip netns del $n;; esac; done; "
+            "for n in $(ip -br link | cut -d' ' -f1 | cut -d@ -f1); do case $n in $p*) ip link del $n;; esac; done; "
+            'rm -rf /var/lib/"$p"*'
+        )
+        for host in self.state()["hosts"]:
+            self.sh(host, script, check=False)
+
 
 def unique_lab_name() -> str:
     return "i" + uuid.uuid4().hex[:7]
@@ -132,6 +179,15 @@ def lab():
 
 
 @pytest.fixture
+def lab_prefix(lab, prefix):
+    """The test's prefix; afterwards every lab host loses what carries it (see Lab.purge), also on failure."""
+    try:
+        yield prefix
+    finally:
+        lab.purge(prefix)
+
+
+@pytest.fixture
 def new_lab():
     """Factory for extra labs in one test; every one is torn down afterwards."""
     made: list[Lab] = []
@@ -143,3 +199,9 @@ def new_lab():
     yield make
     for extra in made:
         extra.down(check=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest tests (the site playbooks' own labs) first: with pytest-xdist they then overlap with the short
+    ones instead of running last on one worker. A stable sort: the order within each group stays."""
+    items.sort(key=lambda item: 0 if item.path.name.startswith("test_site") else 1)

@@ -4,16 +4,17 @@ One lab host per backend builds a network with the collection's own modules (net
 nat), then: the outside sees the host's underlay address (masquerade), reaches a container through a
 published port, containers reach that port through the host's address (hairpin), a second run
 changes nothing. Everything is removed afterwards (the namespaces take their veths with them).
+Also, through Ansible: check mode plans with a diff and changes nothing, applies the same actions, a second
+check plans nothing, and bad input fails clearly without a change.
 """
 
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
 
-from .conftest import run_playbook, task_results
+from .conftest import task_results, write_playbook
 
 OUTSIDE = "198.18.0.254"
 HOSTS = {"nftables": ("h1", "198.18.0.11"), "iptables": ("h2", "198.18.0.12")}
@@ -39,9 +40,10 @@ def build_playbook(tmp_path, host: str, prefix: str, backend: str):
             "publish": [{"host_port": 8080, "container_address": "10.66.0.2", "container_port": 80}],
         }
     ]
-    path = tmp_path / f"nat-{backend}.yml"
-    path.write_text(
-        textwrap.dedent(f"""\
+    bad = [{**nat[0], "publish": [{"host_port": 99999, "container_address": "10.66.0.2"}]}]
+    return write_playbook(
+        tmp_path,
+        f"""\
         - name: A published network on {host}
           hosts: {host}
           gather_facts: false
@@ -59,15 +61,22 @@ def build_playbook(tmp_path, host: str, prefix: str, backend: str):
               netplumb.container.nat:
                 backend: {backend}
                 config: {json.dumps(nat)}
-        """)
+              diff: true
+            - name: Bad input changes nothing
+              netplumb.container.nat:
+                backend: {backend}
+                config: {json.dumps(bad)}
+              when: bad_input | default(false)
+              ignore_errors: true
+        """,
+        f"nat-{backend}.yml",
     )
-    return path
 
 
 def teardown_playbook(tmp_path, host: str, prefix: str):
-    path = tmp_path / "nat-down.yml"
-    path.write_text(
-        textwrap.dedent(f"""\
+    return write_playbook(
+        tmp_path,
+        f"""\
         - name: Remove the test network from {host}
           hosts: {host}
           gather_facts: false
@@ -78,9 +87,9 @@ def teardown_playbook(tmp_path, host: str, prefix: str):
               netplumb.container.netns: {{state: deleted, scope: {{prefix: "{prefix}"}}}}
             - name: Bridge
               netplumb.container.bridge: {{state: deleted, scope: {{prefix: "{prefix}"}}}}
-        """)
+        """,
+        "nat-down.yml",
     )
-    return path
 
 
 def fetch(lab, host: str, netns: str | None, addr: str, port: int) -> str:
@@ -99,14 +108,28 @@ def serve(lab, host: str, netns: str | None, port: int, reply: str) -> str:
     return pid
 
 
+def rules(lab, host: str, backend: str) -> str:
+    return lab.sh(host, "nft list ruleset" if backend == "nftables" else "iptables-save").stdout
+
+
 @pytest.mark.parametrize("backend", sorted(HOSTS))
-def test_published_network_with_real_traffic(lab, tmp_path, prefix, backend):
+def test_published_network_with_real_traffic(lab, tmp_path, lab_prefix, backend):
+    prefix = lab_prefix
     host, host_addr = HOSTS[backend]
     servers: list[tuple[str, str]] = []
+    book = build_playbook(tmp_path, host, prefix, backend)
     try:
-        apply = run_playbook(build_playbook(tmp_path, host, prefix, backend), "--diff", inventory=lab.inventory)
-        nat = task_results(apply, "NAT")[host]
+        check = task_results(lab.play(book, "--check"), "NAT")[host]
+        assert check["changed"] and check["backend"] == backend
+        assert check["diff"]["before"] == {}
+        assert check["diff"]["after"][f"{prefix}net"]["publish"][0]["host_port"] == 8080
+        assert "10.66.0.2" not in rules(lab, host, backend), "check mode changed the firewall"
+
+        nat = task_results(lab.play(book), "NAT")[host]
         assert nat["changed"] and nat["backend"] == backend
+        assert [a["summary"] for a in nat["actions"]] == [a["summary"] for a in check["actions"]]
+        assert [a["kind"] for a in nat["actions"]] == ["sysctl", backend, "nat network"]
+        assert "10.66.0.2:80" in rules(lab, host, backend)
         servers.append(("outside", serve(lab, "outside", None, 7000, "echo $SOCAT_PEERADDR")))
         servers.append((host, serve(lab, host, f"{prefix}c1", 80, "echo hello-c1")))
 
@@ -115,13 +138,17 @@ def test_published_network_with_real_traffic(lab, tmp_path, prefix, backend):
         assert fetch(lab, host, f"{prefix}c1", host_addr, 8080) == "hello-c1", "hairpin to itself"
         assert fetch(lab, host, f"{prefix}c2", host_addr, 8080) == "hello-c1", "hairpin from a neighbour"
 
-        again = run_playbook(build_playbook(tmp_path, host, prefix, backend), inventory=lab.inventory)
-        for task in TASKS:
-            assert task_results(again, task)[host]["changed"] is False, task
+        check_again = lab.play(book, "--check")
+        assert task_results(check_again, "NAT")[host]["actions"] == []
+        again = lab.play(book, extra_vars={"bad_input": True})
+        for report in (check_again, again):
+            for task in TASKS:
+                assert task_results(report, task)[host]["changed"] is False, task
+        bad = task_results(again, "Bad input changes nothing")[host]
+        assert bad["failed"] and "out of range" in bad["msg"] and not bad.get("changed")
     finally:
         for where, pid in servers:
             if pid.isdigit():
                 lab.sh(where, f"kill {pid}", check=False)
-        run_playbook(teardown_playbook(tmp_path, host, prefix), inventory=lab.inventory, check=False)
-    listing = "nft list ruleset" if backend == "nftables" else "iptables-save"
-    assert "10.66.0.2" not in lab.sh(host, listing).stdout
+        lab.play(teardown_playbook(tmp_path, host, prefix), check=False)
+    assert "10.66.0.2" not in rules(lab, host, backend)

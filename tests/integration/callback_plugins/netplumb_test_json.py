@@ -9,7 +9,9 @@ DOCUMENTATION = r"""
 name: netplumb_test_json
 type: stdout
 short_description: Task results as one JSON document (tests only)
-description: Prints one JSON document with the results of every task per play and host, and the stats.
+description:
+  - Prints one JSON document with the results of every task per play and host, and the stats.
+  - Warnings go to stderr, as with the default callback.
 """
 
 import json
@@ -41,6 +43,10 @@ class CallbackModule(CallbackBase):
         self.plays[-1]["tasks"][-1]["hosts"][result._host.get_name()] = json.loads(
             json.dumps(data, default=str)  # tagged/unsafe strings -> plain JSON
         )
+        # Warnings (and deprecations) to stderr, as "[WARNING]: ...", like the default callback; stdout stays JSON.
+        handle = getattr(self, "_handle_warnings", None)
+        if handle is not None:
+            handle(dict(result._result))
 
     def v2_runner_on_ok(self, result) -> None:
         self._record(result)
