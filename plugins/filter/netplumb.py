@@ -9,6 +9,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netplumb.container.plugins.module_utils._endpoints import (
+    check_against_networks,
     ipam_requests,
     parse_containers,
     wiring,
@@ -28,8 +29,11 @@ def _networks_by_name(networks: list[dict[str, Any]]) -> dict[str, dict[str, Any
 
 
 def endpoint_ipam_requests(containers: list[dict[str, Any]], networks: list[dict[str, Any]]) -> dict[str, list]:
+    """Validates the containers against the networks (the role's check before any change) -> ipam configs."""
     try:
-        return ipam_requests(parse_containers(containers, [n["name"] for n in networks]))
+        endpoints = parse_containers(containers, [n["name"] for n in networks])
+        check_against_networks(endpoints, _networks_by_name(networks))
+        return ipam_requests(endpoints)
     except ValidationError as exc:
         raise AnsibleFilterError(exc.msg) from None
 

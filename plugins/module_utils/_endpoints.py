@@ -146,12 +146,58 @@ def _check_host_ports(endpoints: list[Endpoint]) -> None:
     for endpoint in endpoints:
         for pub in endpoint.publish:
             key = (pub.host_ip, pub.host_port, pub.proto)
-            if key in owners:
+            wildcard = ("::" if ":" in pub.host_ip else "0.0.0.0", pub.host_port, pub.proto)
+            # A port on every address (0.0.0.0 or ::) clashes with the same port on any one address.
+            clash = owners.get(key) or owners.get(wildcard)
+            if clash is None and pub.host_ip in ("0.0.0.0", "::"):
+                family = ":" in pub.host_ip
+                clash = next(
+                    (
+                        who
+                        for (ip, port, proto), who in owners.items()
+                        if (port, proto) == key[1:] and (":" in ip) == family
+                    ),
+                    None,
+                )
+            if clash is not None:
                 raise ValidationError(
-                    f"host port {pub.host_ip}:{pub.host_port}/{pub.proto} is published by both "
-                    f"{owners[key]} and {endpoint.name}"
+                    f"host port {pub.host_ip}:{pub.host_port}/{pub.proto} of {endpoint.name} "
+                    f"is already published by {clash}"
                 )
             owners[key] = endpoint.name
+
+
+def check_against_networks(endpoints: list[Endpoint], networks: dict[str, dict[str, Any]]) -> None:
+    """What needs the networks' definitions: fixed addresses, publish on internal or single-stack networks."""
+    for endpoint in endpoints:
+        for net, address in endpoint.networks:
+            if address:
+                _check_fixed(endpoint.name, net, address, networks[net])
+        if endpoint.publish:
+            first = networks[endpoint.networks[0][0]]
+            if first.get("internal"):
+                raise ValidationError(
+                    f"container {endpoint.name} publishes ports, but its first network {first['name']} is internal"
+                )
+            for pub in endpoint.publish:
+                if ":" in pub.host_ip and not first.get("subnet6"):
+                    raise ValidationError(
+                        f"container {endpoint.name}: publishes on {pub.host_ip} (IPv6) but network "
+                        f"{first['name']} has no IPv6 subnet"
+                    )
+
+
+def _check_fixed(container: str, net: str, address: str, definition: dict[str, Any]) -> None:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise ValidationError(f"container {container}: address {address!r} on {net} is not an IP address") from None
+    subnet = definition.get("subnet6") if ip.version == 6 else definition.get("subnet")
+    reserved = {definition.get("gateway"), definition.get("gateway6")}
+    if not subnet or ip not in ipaddress.ip_network(subnet) or str(ip) in reserved:
+        raise ValidationError(
+            f"container {container}: address {address} is not a usable address of network {net} ({subnet or 'none'})"
+        )
 
 
 def host_veth_name(container: str, network: str) -> str:

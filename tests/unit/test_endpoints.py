@@ -6,6 +6,7 @@ import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils._endpoints import (
     Publish,
+    check_against_networks,
     host_veth_name,
     ipam_requests,
     parse_containers,
@@ -82,7 +83,18 @@ def test_modes_and_defaults():
         ([{"name": "h", "mode": "host"}, {"name": "a", "mode": "container:h"}], "has no namespace"),
         ([{"name": "a", "mode": "macvlan"}], "is not one of"),
         ([{"name": "a", "mode": "none", "publish": ["1:1"]}], "only apply to mode bridge"),
-        ([{"name": "a", "publish": ["80:80"]}, {"name": "b", "publish": ["80:8080"]}], "published by both a and b"),
+        (
+            [{"name": "a", "publish": ["80:80"]}, {"name": "b", "publish": ["80:8080"]}],
+            "of b is already published by a",
+        ),
+        (
+            [{"name": "a", "publish": ["127.0.0.1:80:80"]}, {"name": "b", "publish": ["80:80"]}],
+            "0.0.0.0:80/tcp of b is already published by a",
+        ),
+        (
+            [{"name": "a", "publish": ["80:80"]}, {"name": "b", "publish": ["127.0.0.1:80:80"]}],
+            "127.0.0.1:80/tcp of b is already published by a",
+        ),
         ([{"name": "a/b"}], "not allowed"),
         ([{"name": "a", "networks": ["docker0", "docker0"]}], "twice"),
     ],
@@ -146,3 +158,29 @@ def test_host_veth_names_are_short_and_stable():
     assert len(name) == 13 and name.startswith("vnp")
     assert name == host_veth_name("a-very-long-container-name-indeed", "docker0")
     assert name != host_veth_name("a-very-long-container-name-indeed", "backend")
+
+
+DEFS = {
+    "docker0": {"name": "docker0", "subnet": "172.17.0.0/16", "gateway": "172.17.0.1"},
+    "backend": {"name": "backend", "subnet": "10.9.0.0/24", "gateway": "10.9.0.1", "internal": True},
+}
+
+
+@pytest.mark.parametrize(
+    "containers,message",
+    [
+        ([{"name": "a", "address": "10.0.0.5"}], r"10.0.0.5 is not a usable address of network docker0"),
+        ([{"name": "a", "address": "172.17.0.1"}], "not a usable address"),
+        ([{"name": "a", "address": "fd00::5"}], r"network docker0 \(none\)"),
+        ([{"name": "a", "networks": ["backend"], "publish": ["80:80"]}], "backend is internal"),
+        ([{"name": "a", "publish": ["[::]:80:80"]}], "has no IPv6 subnet"),
+    ],
+)
+def test_checks_against_network_definitions(containers, message):
+    with pytest.raises(ValidationError, match=message):
+        check_against_networks(parse_containers(containers, NETS), DEFS)
+
+
+def test_udp_and_tcp_on_one_port_do_not_clash():
+    eps = parse_containers([{"name": "a", "publish": ["53:53/udp"]}, {"name": "b", "publish": ["53:53"]}], NETS)
+    check_against_networks(eps, DEFS)
