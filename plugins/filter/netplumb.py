@@ -11,7 +11,9 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.netplumb.container.plugins.module_utils._endpoints import (
     check_against_networks,
     ipam_requests,
+    kept_publish,
     parse_containers,
+    removal,
     wiring,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
@@ -51,6 +53,20 @@ def bridge_networks(networks: list[dict[str, Any]], var: str = "bridge_network_n
         return normalise_networks(networks, var)
     except ValidationError as exc:
         raise AnsibleFilterError(exc.msg) from None
+
+
+def endpoint_removal(containers, networks, unlisted=None) -> dict[str, Any]:
+    try:
+        endpoints = parse_containers(containers, [n["name"] for n in networks])
+        return removal(endpoints, [n["name"] for n in networks], list(unlisted or []))
+    except ValidationError as exc:
+        raise AnsibleFilterError(exc.msg) from None
+
+
+def endpoint_kept_publish(record: Any, networks: list[dict[str, Any]], removed: Any) -> list[dict[str, Any]]:
+    """nat config that withdraws only the removed containers' ports (record: the nat record's JSON)."""
+    recorded = (record or {}).get("networks") or []
+    return kept_publish(recorded, _networks_by_name(networks), _allocations(removed))
 
 
 def _allocations(ipam: Any) -> dict[str, dict[str, Any]]:
@@ -106,6 +122,8 @@ class FilterModule:
         return {
             "endpoint_ipam_requests": endpoint_ipam_requests,
             "endpoint_wiring": endpoint_wiring,
+            "endpoint_removal": endpoint_removal,
+            "endpoint_kept_publish": endpoint_kept_publish,
             "bridge_networks": bridge_networks,
             "keyed": keyed,
             "verify_checks": verify_checks,

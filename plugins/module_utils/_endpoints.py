@@ -276,3 +276,39 @@ def wiring(
                 publish[net].append({**dataclasses.asdict(pub), "container_address": target})
     nat = [{**networks[name].get("nat_config", {"network": name}), "publish": publish[name]} for name in networks]
     return {"netns": netns, "veth": veths, "publish": publish, "nat": nat}
+
+
+def removal(endpoints: list[Endpoint], network_names: list[str], unlisted: list[str]) -> dict[str, Any]:
+    """What endpoints_state=absent removes: the listed containers' namespaces and addresses, plus the
+    ``unlisted`` names (recorded earlier, no longer listed; for teardown) on every network."""
+    names = [e.name for e in endpoints if e.mode in ("bridge", "none")] + list(unlisted)
+    requests = ipam_requests(endpoints)
+    for net in network_names:
+        for name in unlisted:
+            requests.setdefault(net, []).append({"endpoint": name})
+    return {"netns": [{"name": name} for name in dict.fromkeys(names)], "ipam": requests}
+
+
+def kept_publish(
+    recorded: list[dict[str, Any]], networks: dict[str, dict[str, Any]], removed: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """nat entries for the recorded networks, keeping only the ports of containers that stay.
+
+    ``recorded`` is the nat record's network list; ``removed`` maps network -> endpoint -> allocation of
+    the containers being removed.
+    """
+    gone = {
+        alloc.get(family)
+        for allocations in removed.values()
+        for alloc in allocations.values()
+        for family in ("ipv4", "ipv6")
+        if alloc.get(family)
+    }
+    out = []
+    for entry in recorded:
+        definition = networks.get(entry.get("name"))
+        if definition is None:
+            continue
+        publish = [p for p in entry.get("publish") or [] if p.get("container_address") not in gone]
+        out.append({**definition.get("nat_config", {"network": definition["name"]}), "publish": publish})
+    return out

@@ -186,10 +186,11 @@ class Netlink:
                 self._sockets[name] = IPRoute()
             finally:
                 _check(_libc.setns(self._home, CLONE_NEWNET), "setns back to the module's namespace")
-        except OSError as exc:
+        except (OSError, NetlinkError) as exc:
             with contextlib.suppress(OSError):
+                _libc.umount2(path.encode(), MNT_DETACH)
                 os.unlink(path)
-            raise KernelError(f"netns {name}: create failed: {exc.strerror or exc}") from None
+            raise KernelError(f"netns {name}: create failed: {netlink_error_text(exc)}") from None
 
     def delete_netns(self, name: str) -> bool:
         """Delete like ``ip netns del``; False if it was already gone."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._endpoints import parse_containers
+from ansible_collections.netplumb.container.plugins.module_utils._networks import DOCKER_DEFAULT, normalise_networks
 
 
 def host_checks(
@@ -47,11 +48,11 @@ def host_checks(
 
 
 def published_ports(containers: list[dict[str, Any]], networks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """TCP ports published on every address of the host: the outside connects to each."""
+    """TCP ports published on every IPv4 address of the host: the outside connects to each over the underlay."""
     out = []
     for endpoint in parse_containers(containers, [n["name"] for n in networks]):
         for pub in endpoint.publish:
-            if pub.proto == "tcp" and pub.host_ip in ("0.0.0.0", "::"):
+            if pub.proto == "tcp" and pub.host_ip == "0.0.0.0":
                 out.append(
                     {"container": endpoint.name, "host_port": pub.host_port, "container_port": pub.container_port}
                 )
@@ -63,13 +64,18 @@ def _ping(source: str, label: str, target: str, expect: bool) -> dict[str, Any]:
 
 
 def outside_checks(hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """From the outside host: a TCP connect to every published port of every host (by its underlay address)."""
+    """From the outside host: a TCP connect to every published port of every host (by its underlay address).
+
+    Only hosts that ran the first play of verify.yml (they have ``verify_paths``) serve their ports.
+    """
     checks = []
     for host in hosts:
         address = host.get("netplumb_lab_underlay_address") or host.get("ansible_host")
-        if not address:
+        if not address or not host.get("verify_paths"):
             continue
-        networks = _normalised(host.get("bridge_network_networks") or [])
+        networks = normalise_networks(
+            host.get("endpoints_networks") or host.get("bridge_network_networks") or [DOCKER_DEFAULT]
+        )
         for pub in published_ports(host.get("endpoints_containers") or [], networks):
             checks.append(
                 {
@@ -82,12 +88,6 @@ def outside_checks(hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 }
             )
     return checks
-
-
-def _normalised(networks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
-
-    return normalise_networks(networks)
 
 
 def table(per_host: dict[str, list[dict[str, Any]]], failed_only: bool = False) -> list[str]:

@@ -112,3 +112,27 @@ def test_purge_container_mode_and_several_networks(new_lab, tmp_path):
 
     again = site.play("site.yml")
     assert again["stats"]["h1"]["changed"] == 0, changed_tasks(again, "h1")
+
+
+def test_absent_withdraws_only_the_removed_containers_ports_and_teardown_removes_the_rest(new_lab, tmp_path):
+    site = start_site_lab(new_lab, tmp_path, hosts=1, outside=False)
+    before = site.snapshot("h1")
+    both = [{"name": "web1", "publish": ["8080:80"]}, {"name": "web2", "publish": ["8081:80"]}]
+    site.set_vars({"endpoints_containers": both})
+    site.play("site.yml")
+    rules = site.sh("h1", "nft list ruleset")
+    assert "8080" in rules and "8081" in rules
+
+    site.set_vars({"endpoints_containers": both[:1], "endpoints_state": "absent"})
+    site.play("site.yml")
+    rules = site.sh("h1", "nft list ruleset")
+    assert "8080" not in rules, "web1's port stays published after web1 was removed"
+    assert "8081" in rules, "removing web1 withdrew web2's port too"
+    assert netns_list(site, "h1") == {"web2"}
+
+    # web2 is no longer listed anywhere, but it is recorded: teardown removes it too.
+    site.set_vars({"endpoints_containers": []})
+    site.play("teardown.yml")
+    after = site.snapshot("h1")
+    for key in before:
+        assert after[key] == before[key], f"{key} differs after teardown"

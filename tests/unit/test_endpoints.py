@@ -9,8 +9,10 @@ from ansible_collections.netplumb.container.plugins.module_utils._endpoints impo
     check_against_networks,
     host_veth_name,
     ipam_requests,
+    kept_publish,
     parse_containers,
     parse_publish,
+    removal,
     wiring,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
@@ -184,3 +186,29 @@ def test_checks_against_network_definitions(containers, message):
 def test_udp_and_tcp_on_one_port_do_not_clash():
     eps = parse_containers([{"name": "a", "publish": ["53:53/udp"]}, {"name": "b", "publish": ["53:53"]}], NETS)
     check_against_networks(eps, DEFS)
+
+
+def test_removal_lists_own_namespaces_and_unlisted_names():
+    eps = parse_containers([{"name": "a"}, {"name": "h", "mode": "host"}, {"name": "s", "mode": "container:a"}], NETS)
+    assert removal(eps, NETS, ["old"]) == {
+        "netns": [{"name": "a"}, {"name": "old"}],
+        "ipam": {"docker0": [{"endpoint": "a"}, {"endpoint": "old"}], "backend": [{"endpoint": "old"}]},
+    }
+
+
+def test_kept_publish_withdraws_only_the_removed_containers_ports():
+    recorded = [
+        {
+            "name": "docker0",
+            "publish": [
+                {"host_port": 80, "container_address": "172.17.0.2"},
+                {"host_port": 81, "container_address": "172.17.0.3"},
+            ],
+        },
+        {"name": "gone-from-defs", "publish": []},
+    ]
+    networks = {"docker0": {"name": "docker0", "nat_config": {"network": "docker0", "bridge": "docker0"}}}
+    removed = {"docker0": {"web1": {"ipv4": "172.17.0.2"}}}
+    assert kept_publish(recorded, networks, removed) == [
+        {"network": "docker0", "bridge": "docker0", "publish": [{"host_port": 81, "container_address": "172.17.0.3"}]}
+    ]

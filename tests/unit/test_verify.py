@@ -57,7 +57,9 @@ def test_outside_checks_only_tcp_on_every_address():
             "netplumb_lab_underlay_address": "198.18.0.11",
             "bridge_network_networks": [{"name": "front", "subnet": "10.1.0.0/24"}],
             "endpoints_containers": CONTAINERS[:2],
-        }
+            "verify_paths": {"results": []},
+        },
+        {"inventory_hostname": "h2", "netplumb_lab_underlay_address": "198.18.0.12"},  # did not run play 1
     ]
     assert outside_checks(hosts) == [
         {"kind": "tcp", "target": "198.18.0.11", "port": 8080, "expect": True, "label": "h1:8080 -> a:80"}
