@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import host_ports_clash
 from ansible_collections.netplumb.container.plugins.module_utils._model import check_netns_name
 
 MODES = ("bridge", "none", "host", "container")
@@ -142,29 +143,19 @@ def _networks(raw: dict[str, Any], known: list[str], where: str) -> tuple[tuple[
 
 
 def _check_host_ports(endpoints: list[Endpoint]) -> None:
-    owners: dict[tuple[str, int, str], str] = {}
+    """The nat module's rule for host ports, checked here before anything changes."""
+    seen: list[tuple[Publish, str]] = []
     for endpoint in endpoints:
         for pub in endpoint.publish:
-            key = (pub.host_ip, pub.host_port, pub.proto)
-            wildcard = ("::" if ":" in pub.host_ip else "0.0.0.0", pub.host_port, pub.proto)
-            # A port on every address (0.0.0.0 or ::) clashes with the same port on any one address.
-            clash = owners.get(key) or owners.get(wildcard)
-            if clash is None and pub.host_ip in ("0.0.0.0", "::"):
-                family = ":" in pub.host_ip
-                clash = next(
-                    (
-                        who
-                        for (ip, port, proto), who in owners.items()
-                        if (port, proto) == key[1:] and (":" in ip) == family
-                    ),
-                    None,
-                )
-            if clash is not None:
-                raise ValidationError(
-                    f"host port {pub.host_ip}:{pub.host_port}/{pub.proto} of {endpoint.name} "
-                    f"is already published by {clash}"
-                )
-            owners[key] = endpoint.name
+            for other, owner in seen:
+                if host_ports_clash(
+                    (pub.host_ip, pub.host_port, pub.proto), (other.host_ip, other.host_port, other.proto)
+                ):
+                    raise ValidationError(
+                        f"host port {pub.host_ip}:{pub.host_port}/{pub.proto} of {endpoint.name} "
+                        f"is already published by {owner}"
+                    )
+            seen.append((pub, endpoint.name))
 
 
 def check_against_networks(endpoints: list[Endpoint], networks: dict[str, dict[str, Any]]) -> None:

@@ -210,6 +210,16 @@ def _publish(raw: dict[str, Any], where: str, subnets: list) -> Publish:
     return Publish(host_ip=host_ip, host_port=host_port, container_address=caddr, container_port=cport, proto=proto)
 
 
+def host_ports_clash(a: tuple[str, int, str], b: tuple[str, int, str]) -> bool:
+    """Two published (host_ip, host_port, proto) collide: the same port and protocol in one IP family,
+    on the same address, or where either is published on every address (0.0.0.0 or ::)."""
+    (ip_a, port_a, proto_a), (ip_b, port_b, proto_b) = a, b
+    if (port_a, proto_a) != (port_b, proto_b):
+        return False
+    addr_a, addr_b = ipaddress.ip_address(ip_a), ipaddress.ip_address(ip_b)
+    return addr_a.version == addr_b.version and (addr_a == addr_b or addr_a.is_unspecified or addr_b.is_unspecified)
+
+
 def check_policy(networks: list[Network]) -> None:
     """Checks across networks (the whole policy after merging with what is recorded)."""
     check_unique(networks, lambda n: n.bridge, "nat bridge")
@@ -220,18 +230,20 @@ def check_policy(networks: list[Network]) -> None:
                 for sb in map(ipaddress.ip_network, b.subnets):
                     if sa.version == sb.version and sa.overlaps(sb):
                         raise ValidationError(f"nat networks {a.name} and {b.name}: subnets {sa} and {sb} overlap")
-    seen: dict[tuple, tuple[str, Publish]] = {}
+    seen: list[tuple[str, Publish]] = []
     for net in nets:
         for pub in net.publish:
-            for (ip, port, proto, fam), (other, opub) in seen.items():
-                if (port, proto, fam) != (pub.host_port, pub.proto, pub.family):
-                    continue
-                if ip == pub.host_ip or pub.wildcard or opub.wildcard:
+            for other, opub in seen:
+                if host_ports_clash(_host_port(pub), _host_port(opub)):
                     raise ValidationError(
                         f"nat networks {other} and {net.name} both publish {pub.label()}"
                         + (f" (clashes with {opub.label()})" if opub.label() != pub.label() else "")
                     )
-            seen[(pub.host_ip, pub.host_port, pub.proto, pub.family)] = (net.name, pub)
+            seen.append((net.name, pub))
+
+
+def _host_port(pub: Publish) -> tuple[str, int, str]:
+    return (pub.host_ip, pub.host_port, pub.proto)
 
 
 def families(networks: list[Network]) -> list[int]:
