@@ -29,14 +29,10 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     delete_link,
     read_namespace,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._model import (
-    OWNER_MARK,
-    Action,
-    check_ifname,
-    check_unique,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink, NetlinkError
 from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
+from ansible_collections.netplumb.container.plugins.module_utils._validate import check_ifname, check_unique
 
 # What ``replaced`` returns an option to when it is left out (the kernel's defaults).
 DEFAULTS = {"stp": False, "forward_delay": 1500, "ageing_time": 30000, "vlan_filtering": False, "up": True}

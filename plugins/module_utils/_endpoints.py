@@ -16,7 +16,7 @@ from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import host_ports_clash
-from ansible_collections.netplumb.container.plugins.module_utils._model import check_netns_name
+from ansible_collections.netplumb.container.plugins.module_utils._validate import check_netns_name
 
 MODES = ("bridge", "none", "host", "container")
 PROTOS = ("tcp", "udp", "sctp")

@@ -34,12 +34,9 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
     ConflictError,
     ValidationError,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._model import (
-    Action,
-    check_netns_name,
-    parse_ip,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._model import Action
 from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
+from ansible_collections.netplumb.container.plugins.module_utils._validate import check_netns_name, parse_ip
 
 FORMAT = "netplumb.container/ipam"
 CLUSTER_FORMAT = "netplumb.container/ipam-cluster"

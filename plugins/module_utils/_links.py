@@ -17,8 +17,8 @@ import socket
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._model import parse_ip
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import NetlinkError
+from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_ip
 
 IFF_UP = 0x1
 IFA_F_NODAD = 0x02

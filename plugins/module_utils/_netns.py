@@ -15,13 +15,7 @@ import re
 from typing import Any, Hashable
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._model import (
-    OWNER_MARK,
-    Action,
-    as_dict,
-    check_netns_name,
-    check_unique,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action, as_dict
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
     link_flags_up,
@@ -31,6 +25,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._netlink import
     sysctl_path,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
+from ansible_collections.netplumb.container.plugins.module_utils._validate import check_netns_name, check_unique
 
 # Per-device sysctls are checked against the 'default' entry, which always exists.
 _PER_DEVICE = re.compile(r"^(net\.ipv[46]\.(?:conf|neigh))\.([^.]+)\.(.+)$")

@@ -8,7 +8,7 @@ import ipaddress
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._model import check_ifname
+from ansible_collections.netplumb.container.plugins.module_utils._validate import check_ifname
 
 DOCKER_DEFAULT = {
     "name": "docker0",

@@ -12,8 +12,8 @@ import subprocess
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._model import check_netns_name
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import netns_exists, netns_path
+from ansible_collections.netplumb.container.plugins.module_utils._validate import check_netns_name
 
 REPLY = "netplumb-probe"
 

@@ -19,19 +19,19 @@ import ipaddress
 from typing import Any, Hashable
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._model import (
-    Action,
-    check_ifname,
-    check_netns_name,
-    check_unique,
-    parse_ip,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._model import Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
     NetlinkError,
     netns_exists,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Scope
+from ansible_collections.netplumb.container.plugins.module_utils._validate import (
+    check_ifname,
+    check_netns_name,
+    check_unique,
+    parse_ip,
+)
 
 # Protocols >= RTPROT_STATIC (4) are opaque to the kernel; 78 (0x4e, "N") is
 # not in iproute2's rt_protos, nor used by bird, FRR, keepalived or Calico.

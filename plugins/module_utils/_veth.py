@@ -40,13 +40,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     probe_names,
     read_namespace,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._model import (
-    OWNER_MARK,
-    Action,
-    check_ifname,
-    check_netns_name,
-    check_unique,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
     list_netns,
@@ -60,6 +54,11 @@ from ansible_collections.netplumb.container.plugins.module_utils._route import (
     change_route,
     family_of,
     msg_dst,
+)
+from ansible_collections.netplumb.container.plugins.module_utils._validate import (
+    check_ifname,
+    check_netns_name,
+    check_unique,
 )
 
 RTPROT_KERNEL = 2

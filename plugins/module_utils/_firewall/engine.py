@@ -30,10 +30,11 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall.model
     parse_network,
     sysctls_needed,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._model import Action, check_unique
+from ansible_collections.netplumb.container.plugins.module_utils._model import Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
 from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore, StoreLock
+from ansible_collections.netplumb.container.plugins.module_utils._validate import check_unique
 
 BACKENDS = ("auto", "nftables", "iptables")
 

@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._model import check_ifname, check_unique
+from ansible_collections.netplumb.container.plugins.module_utils._validate import check_ifname, check_unique
 
 PROTOS = ("tcp", "udp", "sctp")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

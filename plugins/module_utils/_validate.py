@@ -1,0 +1,130 @@
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every parser and validator of user input, in one place.
+
+The role filters, the pre-flight of the playbooks and every engine call these,
+so that what the playbooks accept is exactly what the modules accept. Each
+raises ValidationError with a message that names the option and the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+
+IFNAMSIZ = 15  # bytes, without the trailing NUL
+NETNS_NAME_MAX = 64
+NETWORK_NAME_MAX = 64
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.@:+-]+$")
+_NETNS_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
+# A network name becomes a file name (the IPAM store), a bridge name by default and a
+# word in rule comments: ASCII letters and digits first, then letters, digits and _.-
+_NETWORK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# Ansible's own rules for booleans (ansible.module_utils.parsing.convert_bool).
+_TRUE = frozenset(("y", "yes", "on", "1", "true", "t", "1.0"))
+_FALSE = frozenset(("n", "no", "off", "0", "false", "f", "0.0"))
+
+
+def parse_bool(value: Any, what: str, default: bool | None = None) -> bool:
+    """A boolean as Ansible reads one: true/false, yes/no, on/off, 1/0 (also as strings); None -> default."""
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    raise ValidationError(f"{what}: {value!r} is not a boolean (use true or false)")
+
+
+def check_ifname(name: Any, what: str = "interface name") -> str:
+    """Linux interface names: 1-15 bytes, no '/', no whitespace, not '.' or '..', not starting with '-'."""
+    if not isinstance(name, str) or not name:
+        raise ValidationError(f"{what} must be a non-empty string, got {name!r}")
+    if len(name.encode()) > IFNAMSIZ:
+        raise ValidationError(f"{what} {name!r} is {len(name.encode())} bytes long; Linux allows at most {IFNAMSIZ}")
+    if name in (".", "..") or name.startswith("-") or not _IFNAME_RE.match(name):
+        raise ValidationError(
+            f"{what} {name!r} has characters Linux does not allow (letters, digits and _.@:+- only, not '-' first)"
+        )
+    return name
+
+
+def check_netns_name(name: Any, what: str = "netns name") -> str:
+    """Namespace names become files in /run/netns: no '/', no leading dot or dash, bounded length."""
+    if not isinstance(name, str) or not name:
+        raise ValidationError(f"{what} must be a non-empty string, got {name!r}")
+    if name.startswith((".", "-")) or not _NETNS_RE.match(name):
+        raise ValidationError(
+            f"{what} {name!r} is not allowed: use letters, digits and _.+- (no '/', not '.' or '-' first)"
+        )
+    if len(name) > NETNS_NAME_MAX:
+        raise ValidationError(f"{what} {name!r} is longer than {NETNS_NAME_MAX} characters")
+    return name
+
+
+def check_network_name(name: Any, what: str = "network name") -> str:
+    """Network names: 1-64 ASCII letters, digits and _.- starting with a letter or digit."""
+    if not isinstance(name, str) or not _NETWORK_RE.match(name) or len(name) > NETWORK_NAME_MAX:
+        raise ValidationError(
+            f"{what} {name!r} is not allowed: 1-{NETWORK_NAME_MAX} letters, digits or _.- characters, "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def parse_ip(value: Any, what: str = "address") -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IPv4 or IPv6 address without prefix length."""
+    try:
+        return ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        raise ValidationError(
+            f"{what} {value!r} is not a valid IP address (IPv4 or IPv6, without prefix length)"
+        ) from None
+
+
+def parse_subnet(value: Any, what: str, version: int | None = None) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A subnet in CIDR form with no host bits set (172.17.0.0/16), of the given IP version if one is given."""
+    try:
+        net = ipaddress.ip_network(str(value).strip(), strict=True)
+    except ValueError as exc:
+        raise ValidationError(f"{what}: {value!r} is not a subnet in CIDR form ({exc})") from None
+    if version is not None and net.version != version:
+        raise ValidationError(f"{what}: {value} is not an IPv{version} subnet")
+    return net
+
+
+def parse_int(value: Any, what: str, low: int, high: int) -> int:
+    """A whole number in [low, high]; digits in a string are accepted, booleans and fractions are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise ValidationError(f"{what}: {value!r} is not a whole number")
+    number = int(value)
+    if not low <= number <= high:
+        raise ValidationError(f"{what}: {number} is out of range ({low}-{high})")
+    return number
+
+
+def parse_port(value: Any, what: str) -> int:
+    return parse_int(value, what, 1, 65535)
+
+
+def parse_mtu(value: Any, what: str) -> int:
+    return parse_int(value, what, 68, 65535)
+
+
+def check_unique(items: list[Any], key, what: str) -> None:
+    seen: set = set()
+    for item in items:
+        k = key(item)
+        if k in seen:
+            raise ValidationError(f"{what} {k} is listed more than once in config")
+        seen.add(k)
