@@ -26,7 +26,8 @@ options:
       - Required for O(state=merged) and O(state=replaced).
       - Options left out (or V(null)) are not managed with O(state=merged). With O(state=replaced) and
         O(state=overridden) they return to the kernel's defaults (no addresses, STP off, forward_delay 15,
-        ageing_time 300, VLAN filtering off, up); O(config[].mtu) is then left as it is, O(config[].mac) as described there.
+        ageing_time 300, VLAN filtering off, up); O(config[].mtu) is then left as it is,
+        O(config[].mac) as described there.
     type: list
     elements: dict
     suboptions:
@@ -75,6 +76,7 @@ options:
         default: true
 extends_documentation_fragment:
   - netplumb.container.resource
+  - netplumb.container.host_lock
   - netplumb.container.attributes
 """
 

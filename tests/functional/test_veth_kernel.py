@@ -7,6 +7,7 @@ root namespace never holds a bridge or a veth of these tests.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -14,13 +15,14 @@ import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._hostlock import HOST_LOCK_PATH, host_lock
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._route import RouteEngine
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
 from ansible_collections.netplumb.container.plugins.module_utils._veth import VethEngine
 
 from .conftest import netns_names
-from .linkhost import converge_in, ip, make_host, sh
+from .linkhost import converge_in, ip, make_host, module_result, sh, start_module
 
 
 @pytest.fixture
@@ -236,3 +238,38 @@ def test_route_module_overridden_keeps_the_veths_routes(lab):
     assert ip(ns, "route") + ip(ns, "-6", "route") == before
     assert "default via 172.31.0.1 dev eth0" in before and "10.50.0.0/16 via 172.31.0.1 dev eth0" in before
     assert run(host, cfg)["changed"] is False
+
+
+def test_two_runs_at_once_both_converge(lab, tmp_path):
+    """Two identical module runs at once: the second waits for the host lock, then finds nothing to do."""
+    p, host = lab
+    names = [f"{p}-m{i}" for i in range(24)]
+    for ns in names:
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+    cfg = [
+        {
+            "name": f"v{p}m{i}",
+            "bridge": "brt0",
+            "peer": {"name": "eth0", "netns": ns, "addresses": [f"172.31.0.{i + 10}/24"], "gateway": "172.31.0.1"},
+        }
+        for i, ns in enumerate(names)
+    ]
+    args = {"config": cfg, "state": "merged"}
+    procs = [start_module(host, "veth", args, tmp_path) for _ in range(2)]
+    results = [module_result(proc) for proc in procs]
+    assert [r.get("failed", False) for r in results] == [False, False], [r.get("msg") for r in results]
+    assert sorted(r["changed"] for r in results) == [False, True]
+    for i, ns in enumerate(names):
+        assert f"172.31.0.{i + 10}/24" in ip(ns, "addr", "show", "eth0")
+    assert run(host, cfg)["changed"] is False
+
+
+def test_lock_timeout_fails_naming_the_holder(lab, tmp_path):
+    """While another run holds the host lock, a module with lock_timeout 0 fails at once and changes nothing."""
+    p, host = lab
+    args = {"config": [endpoint(p, "c1", 2)], "lock_timeout": 0}
+    with host_lock(30):
+        result = module_result(start_module(host, "veth", args, tmp_path))
+    assert result["failed"] is True and result["changed"] is False
+    assert HOST_LOCK_PATH in result["msg"] and f"pid {os.getpid()}" in result["msg"]
+    assert f"v{p}c1" not in ip(host, "-br", "link")
