@@ -144,3 +144,17 @@ def test_owned_bridge_with_floating_mac_gets_a_stable_one(host_ns):
     ip(h, "link", "del", "pt3")
     assert mac_of(h, "brt10") == "02:42:ac:1e:0a:01"
     assert run(h, [{"name": "brt10"}])["changed"] is False
+
+
+def test_addresses_added_by_hand(host_ns):
+    """An owned bridge carries exactly its addresses: merged keeps a hand-made extra, replaced removes it."""
+    h = host_ns
+    cfg = [{"name": "brt11", "addresses": ["172.30.11.1/24"]}]
+    run(h, cfg)
+    ip(h, "addr", "add", "172.30.11.7/24", "dev", "brt11")
+    assert run(h, cfg)["changed"] is False
+    result = run(h, cfg, state="replaced")
+    assert [a["summary"] for a in result["actions"]] == ["update bridge brt11: del_addresses=['172.30.11.7/24']"]
+    addrs = ip(h, "addr", "show", "brt11")
+    assert "172.30.11.1/24" in addrs and "172.30.11.7" not in addrs
+    assert run(h, cfg, state="replaced")["changed"] is False

@@ -18,6 +18,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils._hostlock import HOST_LOCK_PATH, host_lock
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._route import RouteEngine
+from ansible_collections.netplumb.container.plugins.module_utils._rtnl import live_owned_addresses
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
 from ansible_collections.netplumb.container.plugins.module_utils._veth import VethEngine
 
@@ -273,3 +274,52 @@ def test_lock_timeout_fails_naming_the_holder(lab, tmp_path):
     assert result["failed"] is True and result["changed"] is False
     assert HOST_LOCK_PATH in result["msg"] and f"pid {os.getpid()}" in result["msg"]
     assert f"v{p}c1" not in ip(host, "-br", "link")
+
+
+def test_addresses_added_by_hand(lab):
+    """An owned peer carries exactly its addresses: merged keeps a hand-made extra, replaced removes it."""
+    p, host = lab
+    ns = f"{p}-c1"
+    cfg = [endpoint(p, "c1", 2)]
+    run(host, cfg)
+    ip(ns, "addr", "add", "172.31.0.99/24", "dev", "eth0")
+    ip(ns, "addr", "add", "10.99.0.1/8", "dev", "eth0")
+    ip(ns, "addr", "add", "fd00:99::1/64", "dev", "eth0", "nodad")
+    assert run(host, cfg)["changed"] is False
+    replaced = run(host, cfg, state="replaced")
+    [action] = replaced["actions"]
+    assert action["params"]["del_addresses"] == ["10.99.0.1/8", "172.31.0.99/24", "fd00:99::1/64"]
+    addrs = ip(ns, "addr", "show", "eth0")
+    assert "172.31.0.2/24" in addrs and "fd00:31::2/64" in addrs
+    assert "172.31.0.99" not in addrs and "10.99.0.1" not in addrs and "fd00:99::1" not in addrs
+    assert "default via 172.31.0.1" in ip(ns, "route") and ping(ns, "172.31.0.1")
+    assert run(host, cfg, state="replaced")["changed"] is False
+    # a hand-made primary address: removing it drops the kernel's secondaries and routes, which come back
+    ip(ns, "addr", "del", "172.31.0.2/24", "dev", "eth0")
+    ip(ns, "addr", "add", "172.31.0.98/24", "dev", "eth0")
+    ip(ns, "addr", "add", "172.31.0.2/24", "dev", "eth0")
+    ip(ns, "route", "replace", "default", "via", "172.31.0.1")
+    assert run(host, cfg, state="replaced")["changed"] is True
+    addrs = ip(ns, "addr", "show", "eth0")
+    assert "172.31.0.2/24" in addrs and "172.31.0.98" not in addrs
+    assert "default via 172.31.0.1" in ip(ns, "route") and ping(ns, "172.31.0.1")
+    assert run(host, cfg, state="replaced")["changed"] is False
+
+
+def test_live_owned_addresses(lab):
+    """What IPAM must never hand out: the addresses live on owned interfaces, in every namespace, hand-made too."""
+    p, host = lab
+    run(host, [endpoint(p, "c1", 2)])
+    ip(f"{p}-c1", "addr", "add", "172.31.0.77/24", "dev", "eth0")  # by hand, on an owned interface
+    ip(f"{p}-c2", "link", "add", "hand9", "type", "veth", "peer", "name", "hand9p")  # not owned: not listed
+    ip(f"{p}-c2", "addr", "add", "172.31.0.88/24", "dev", "hand9")
+    with Netlink() as outer, outer.entered(host):
+        live = live_owned_addresses()
+    mine = sorted((x for x in live if x[0] is None or x[0].startswith(p)), key=lambda x: (x[0] or "", x[1:]))
+    assert mine == [
+        (None, "brt0", "172.31.0.1/24"),
+        (None, "brt0", "fd00:31::1/64"),
+        (f"{p}-c1", "eth0", "172.31.0.2/24"),
+        (f"{p}-c1", "eth0", "172.31.0.77/24"),
+        (f"{p}-c1", "eth0", "fd00:31::2/64"),
+    ]
