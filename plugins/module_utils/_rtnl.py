@@ -23,9 +23,10 @@ import socket
 import struct
 from typing import Any, Iterator
 
+from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
+
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
-OWNER_MARK = "netplumb.container"  # the same mark as _model.OWNER_MARK (no import: keep this file light)
 
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270
@@ -371,7 +372,9 @@ def live_owned_addresses(reader: RtnlReader | None = None) -> list[tuple[str | N
         home = os.fstat(reader.home_fd)
         for netns in [None, *list_named_netns(skip=(home.st_dev, home.st_ino))]:
             try:
-                owned = {link["index"]: link["name"] for link in reader.links(netns) if link["alias"] == OWNER_MARK}
+                # lo carries the namespace's mark, but its addresses are the kernel's, not the collection's
+                links = reader.links(netns)
+                owned = {x["index"]: x["name"] for x in links if x["alias"] == OWNER_MARK and x["name"] != "lo"}
                 if owned:
                     found = reader.addresses(netns)
                     out.extend((netns, owned[index], cidr) for index, cidr in found if index in owned)

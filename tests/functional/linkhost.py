@@ -39,6 +39,13 @@ def make_host(prefix: str) -> str:
     return name
 
 
+def make_owned_netns(name: str) -> str:
+    """A namespace as the netns module makes it: lo up and carrying the ownership mark."""
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up", "alias", "netplumb.container"], check=True)
+    return name
+
+
 def start_module(host: str, module: str, args: dict, tmp_path) -> subprocess.Popen:
     """The module itself as Ansible runs it (a process of its own), inside ``host``; returns the process."""
     path = tmp_path / f"{module}-{uuid.uuid4().hex[:6]}.json"

@@ -23,7 +23,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._runner import 
 from ansible_collections.netplumb.container.plugins.module_utils._veth import VethEngine
 
 from .conftest import netns_names
-from .linkhost import converge_in, ip, make_host, module_result, sh, start_module
+from .linkhost import converge_in, ip, make_host, make_owned_netns, module_result, sh, start_module
 
 
 @pytest.fixture
@@ -32,8 +32,7 @@ def lab(cleanup_netns):
     p = cleanup_netns
     host = make_host(p)
     for c in ("c1", "c2"):
-        subprocess.run(["ip", "netns", "add", f"{p}-{c}"], check=True)
-        subprocess.run(["ip", "-n", f"{p}-{c}", "link", "set", "lo", "up"], check=True)
+        make_owned_netns(f"{p}-{c}")
     converge_in(host, BridgeEngine(), [{"name": "brt0", "addresses": ["172.31.0.1/24", "fd00:31::1/64"]}])
     return p, host
 
@@ -246,7 +245,7 @@ def test_two_runs_at_once_both_converge(lab, tmp_path):
     p, host = lab
     names = [f"{p}-m{i}" for i in range(24)]
     for ns in names:
-        subprocess.run(["ip", "netns", "add", ns], check=True)
+        make_owned_netns(ns)
     cfg = [
         {
             "name": f"v{p}m{i}",
@@ -323,3 +322,17 @@ def test_live_owned_addresses(lab):
         (f"{p}-c1", "eth0", "172.31.0.77/24"),
         (f"{p}-c1", "eth0", "fd00:31::2/64"),
     ]
+
+
+def test_foreign_namespace_is_not_adopted(lab):
+    """A namespace the collection did not make gets no peer unless force; nothing changes before the refusal."""
+    p, host = lab
+    subprocess.run(["ip", "netns", "add", f"{p}-hand"], check=True)
+    cfg = [endpoint(p, "c1", 2), endpoint(p, "hand", 3)]
+    with pytest.raises(ConflictError, match=f"netns {p}-hand was not created by netplumb.container"):
+        run(host, cfg)
+    assert f"v{p}" not in ip(host, "-br", "link") and "eth0" not in ip(f"{p}-hand", "-br", "link")
+    forced = run(host, cfg, force=True)
+    assert [a["op"] for a in forced["actions"]] == ["create", "create"]
+    assert "172.31.0.3/24" in ip(f"{p}-hand", "addr", "show", "eth0")
+    assert run(host, cfg, force=True)["changed"] is False
