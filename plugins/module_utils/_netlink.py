@@ -14,12 +14,14 @@ import contextlib
 import ctypes
 import errno
 import os
+import re
 import traceback
 from typing import Iterator
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     KernelError,
     MissingDependencyError,
+    ValidationError,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._rtnl import RtnlReader
 
@@ -36,6 +38,7 @@ else:
     PYROUTE2_IMPORT_ERROR = None
 
 NETNS_RUN_DIR = "/run/netns"
+_PER_DEVICE = re.compile(r"^(net\.ipv[46]\.(?:conf|neigh))\.([^.]+)\.(.+)$")
 CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000
 MS_BIND = 0x1000
@@ -231,6 +234,28 @@ class Netlink:
             except FileNotFoundError:
                 return None
 
+    def trial_sysctls(self, items: list[tuple[str, str]]) -> None:
+        """Write each (key, value) in a scratch namespace that vanishes afterwards; ValidationError if refused."""
+        if not items:
+            return
+        _check(_libc.unshare(CLONE_NEWNET), "unshare a scratch namespace for the sysctl check")
+        try:
+            for key, value in items:
+                probe = per_device_default(key)
+                try:
+                    with open(sysctl_path(probe), "w", encoding="ascii") as handle:
+                        handle.write(value)
+                except FileNotFoundError:
+                    raise ValidationError(
+                        f"sysctl {key}: the kernel has it only in the initial namespace, not in a new one"
+                    ) from None
+                except OSError as exc:
+                    raise ValidationError(
+                        f"sysctl {key}: the kernel refuses the value {value!r} ({exc.strerror}); nothing was changed"
+                    ) from None
+        finally:
+            _check(_libc.setns(self._home, CLONE_NEWNET), "setns back to the module's namespace")
+
     def write_sysctl(self, netns: str | None, key: str, value: str) -> None:
         with self.entered(netns):
             try:
@@ -239,6 +264,14 @@ class Netlink:
             except OSError as exc:
                 where = f"netns {netns}" if netns else "host"
                 raise KernelError(f"{where}: sysctl {key}={value} failed: {exc.strerror}") from None
+
+
+def per_device_default(key: str) -> str:
+    """net.ipv4.conf.eth0.x -> net.ipv4.conf.default.x: the entry every namespace has for a per-device sysctl."""
+    match = _PER_DEVICE.match(key)
+    if match and match.group(2) not in ("all", "default"):
+        return f"{match.group(1)}.default.{match.group(3)}"
+    return key
 
 
 def sysctl_path(key: str) -> str:

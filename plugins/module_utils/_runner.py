@@ -13,7 +13,11 @@ from typing import Any, Hashable, Protocol
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import (
+    KernelError,
+    NetplumbError,
+    UnexpectedError,
+)
 from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
 from ansible_collections.netplumb.container.plugins.module_utils._hostlock import (
     DEFAULT_LOCK_TIMEOUT,
@@ -87,9 +91,14 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
     if hasattr(engine, "check_mode"):
         # Engines that depend on objects an earlier task makes simulate them in check mode.
         engine.check_mode = check_mode
-    want = engine.validate(params)
-    have = engine.read(nl, want, params)
     resource = engine.resource
+    want = engine.validate(params)
+    try:
+        have = engine.read(nl, want, params)
+    except NetplumbError:
+        raise
+    except (OSError, NetlinkError) as exc:
+        raise KernelError(f"{resource.kind}: reading the current state failed: {netlink_error_text(exc)}") from None
     scope = (getattr(engine, "scope_from", None) or scope_from)(params)
     after = target_state(resource, have, want, params["state"], scope, params.get("force", False))
     actions = plan(resource, have, after)
@@ -118,18 +127,22 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
 
 
 def apply_all(engine: Engine, nl: Netlink, actions: list[Action]) -> None:
+    """Apply in order; an error carries the actions done, with the failing one if it had started (``started``)."""
     done: list[Action] = []
     for action in actions:
         try:
             engine.apply(nl, action)
         except NetplumbError as exc:
-            exc.done = done
+            exc.done = done + ([action] if getattr(exc, "started", False) else [])
             raise
         except (OSError, NetlinkError) as exc:  # pyroute2 0.9's NetlinkError is not an OSError
             where = f" in netns {action.netns}" if action.netns else ""
             raise KernelError(
-                f"{action.kind} {action.name}{where}: {action.op} failed: {netlink_error_text(exc)}", done
+                f"{action.kind} {action.name}{where}: {action.op} failed: {netlink_error_text(exc)}",
+                done + ([action] if getattr(exc, "started", False) else []),
             ) from None
+        except Exception as exc:
+            raise UnexpectedError(f"{action.kind} {action.name}: {action.op}", exc, done) from exc
         done.append(action)
 
 

@@ -6,7 +6,11 @@ import subprocess
 
 import pytest
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import (
+    ConflictError,
+    KernelError,
+    ValidationError,
+)
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._netns import NetnsEngine
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
@@ -97,3 +101,25 @@ def test_foreign_namespace_is_neither_adopted_nor_deleted(cleanup_netns):
     assert "netplumb.container" not in ip("-n", f"{p}-hand", "-d", "link", "show", "lo"), "force does not mark it"
     assert run([{"name": f"{p}-hand"}], state="deleted", force=True)["changed"] is True
     assert f"{p}-hand" not in netns_names()
+
+
+def test_sysctl_refused_by_the_kernel_creates_nothing(cleanup_netns):
+    """A value the kernel refuses is found before the first namespace is made (tried in a scratch namespace)."""
+    p = cleanup_netns
+    cfg = [{"name": f"{p}-a"}, {"name": f"{p}-b", "sysctls": {"net.ipv4.ip_forward": "abc"}}]
+    with pytest.raises(ValidationError, match=r"net.ipv4.ip_forward: the kernel refuses the value 'abc'"):
+        run(cfg)
+    with pytest.raises(ValidationError, match="'é'"):
+        run([{"name": f"{p}-a", "sysctls": {"net.ipv4.ip_forward": "é"}}])
+    assert not {f"{p}-a", f"{p}-b"} & netns_names()
+
+
+def test_failure_after_creating_reports_changed(cleanup_netns):
+    """A sysctl of a device the new namespace does not have fails after the namespace exists: changed is true."""
+    p = cleanup_netns
+    with pytest.raises(KernelError) as caught:
+        run([{"name": f"{p}-a", "sysctls": {"net.ipv4.conf.eth0.rp_filter": 2}}])
+    assert caught.value.changed is True
+    assert [str(a).split(":")[0] for a in caught.value.done] == [f"create netns {p}-a"]
+    assert "net.ipv4.conf.eth0.rp_filter" in caught.value.msg
+    assert f"{p}-a" in netns_names()
