@@ -87,10 +87,14 @@ def scope_from(params: dict[str, Any]) -> Scope | None:
 
 
 def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netlink) -> dict[str, Any]:
-    """The cycle without Ansible: returns the result dict, raises NetplumbError."""
+    """The cycle without Ansible: returns the result dict, raises NetplumbError.
+
+    The engine sees the module's parameters plus the cycle's ``check_mode`` and a ``warnings`` list
+    to append to, so that it keeps nothing of the cycle in its own attributes.
+    """
+    params = {**params, "check_mode": check_mode, "warnings": []}
     if hasattr(engine, "check_mode"):
-        # Engines that depend on objects an earlier task makes simulate them in check mode.
-        engine.check_mode = check_mode
+        engine.check_mode = check_mode  # engines that still read it as an attribute (nat, route)
     resource = engine.resource
     want = engine.validate(params)
     try:
@@ -121,8 +125,9 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         "after": [engine.render(after[k]) for k in shown if k in after],
         "diff": diff_view(resource, have, after, engine.render),
     }
-    if getattr(engine, "warnings", None):
-        result["warnings"] = list(engine.warnings)
+    warnings = params["warnings"] + list(getattr(engine, "warnings", None) or [])
+    if warnings:
+        result["warnings"] = warnings
     return result
 
 

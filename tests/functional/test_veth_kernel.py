@@ -145,7 +145,7 @@ def test_peer_rename_and_move(lab):
     run(host, [endpoint(p, "c1", 2)])
     renamed = run(host, [endpoint(p, "c1", 2, peer={"name": "eth1"})])
     assert [a["op"] for a in renamed["actions"]] == ["update"]
-    assert renamed["actions"][0]["params"]["rename_peer"] == ["eth0", "eth1"]
+    assert renamed["actions"][0]["params"] == {"peer_name": "eth1"}
     assert "eth1" in ip(f"{p}-c1", "-br", "link") and "172.31.0.2/24" in ip(f"{p}-c1", "addr", "show", "eth1")
     assert ping(f"{p}-c1", "172.31.0.1")
 
