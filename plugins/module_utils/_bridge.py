@@ -37,7 +37,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     cidr_sort_key,
     del_address,
     delete_link,
-    read_namespace,
+    read_view,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink, NetlinkError
@@ -206,7 +206,7 @@ class BridgeEngine:
         return want
 
     def read(self, nl: Netlink, want: list[Bridge], params: dict[str, Any]) -> dict[Hashable, Bridge]:
-        view = read_namespace(nl.ipr(None))
+        view = read_view(nl.reader, None)
         for obj in want:
             link = view.by_name.get(obj.name)
             if link is not None and link.kind != "bridge":

@@ -13,11 +13,10 @@ import dataclasses
 import os
 from typing import Any, Hashable
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action, as_dict
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
-    link_flags_up,
     list_netns,
     netns_exists,
     normalise_sysctl,
@@ -113,7 +112,10 @@ class NetnsEngine:
         return have
 
     def read_one(self, nl: Netlink, name: str, sysctl_keys: list[str]) -> Netns:
-        lo = nl.ipr(name).get_links(1)[0]
+        # One link dump through the reader's socket (by netnsid): no socket opened in the namespace.
+        lo = next((link for link in nl.reader.links(name) if link["index"] == 1), None)
+        if lo is None:
+            raise KernelError(f"netns {name}: has no loopback interface")
         values = []
         for key in sysctl_keys:
             value = nl.read_sysctl(name, key)
@@ -121,9 +123,9 @@ class NetnsEngine:
                 values.append((key, value))
         return Netns(
             name=name,
-            loopback_up=link_flags_up(lo),
+            loopback_up=lo["up"],
             sysctls=tuple(values),
-            owned=lo.get_attr("IFLA_IFALIAS") == OWNER_MARK,
+            owned=lo["alias"] == OWNER_MARK,
         )
 
     def apply(self, nl: Netlink, action: Action) -> None:

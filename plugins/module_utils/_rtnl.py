@@ -33,10 +33,10 @@ SOL_NETLINK = 270
 NETLINK_GET_STRICT_CHK = 12
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_NEWLINK, RTM_GETLINK = 16, 18
-RTM_NEWADDR, RTM_GETADDR = 20, 22
-RTM_NEWROUTE, RTM_GETROUTE = 24, 26
-RTM_NEWNSID, RTM_GETNSID = 88, 90
+RTM_GETLINK = 18
+RTM_GETADDR = 22
+RTM_GETROUTE = 26
+RTM_GETNSID = 90
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_EXT_MASK, IFLA_LINK_NETNSID, IFLA_TARGET_NETNSID = 18, 20, 29, 37, 46
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
@@ -200,6 +200,11 @@ def _attr(kind: int, fmt: str, value: int) -> bytes:
     return struct.pack("=HH", 4 + len(data), kind) + data
 
 
+def _attr_text(kind: int, text: str) -> bytes:
+    data = text.encode() + b"\0"
+    return struct.pack("=HH", 4 + len(data), kind) + data + b"\0" * (-len(data) % 4)
+
+
 class RtnlReader:
     """Dumps of the home namespace and of named namespaces, through one socket where the kernel allows it.
 
@@ -207,11 +212,13 @@ class RtnlReader:
     (a fallback for kernels without target netnsids, and for routes).
     """
 
+    use_netnsid = True  # False: always read through a socket inside each namespace (the fallback)
+
     def __init__(self, home_fd: int | None = None) -> None:
         self._own_home = home_fd is None
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC) if home_fd is None else home_fd
         self.home = RtnlSocket()
-        self.by_netnsid = self.home.strict
+        self.by_netnsid = self.home.strict and self.use_netnsid
         self._inside: dict[str, RtnlSocket] = {}
         self._nsids: dict[str, int] = {}
 
@@ -240,44 +247,26 @@ class RtnlReader:
             sock.close()
         self._nsids.pop(netns, None)
 
-    def nsid(self, netns: str, assign: bool = True) -> int | None:
-        """The id the home namespace knows ``netns`` by; one is assigned when it has none (RTM_NEWNSID)."""
-        if netns in self._nsids:
-            return self._nsids[netns]
-        fd = _open_netns(netns)
-        try:
-            nsid = self._get_nsid(fd, netns)
-            if nsid is None and assign:
-                try:
-                    body = (
-                        struct.pack("=Bxxx", socket.AF_UNSPEC) + _attr(NETNSA_FD, "I", fd) + _attr(NETNSA_NSID, "i", -1)
-                    )
-                    self.home.request(RTM_NEWNSID, NLM_F_ACK, body, f"netns {netns}: assign an nsid")
-                except RtnlError as exc:
-                    if exc.code != errno.EEXIST:  # another process assigned one meanwhile
-                        raise
-                nsid = self._get_nsid(fd, netns)
-        finally:
-            os.close(fd)
-        if nsid is not None:
-            self._nsids[netns] = nsid
-        return nsid
-
-    def _get_nsid(self, fd: int, netns: str) -> int | None:
-        body = struct.pack("=Bxxx", socket.AF_UNSPEC) + _attr(NETNSA_FD, "I", fd)
-        for _kind, payload in self.home.request(RTM_GETNSID, 0, body, f"netns {netns}: get its nsid"):
-            value = attributes(payload, 4).get(NETNSA_NSID)
-            if value is not None:
-                nsid = struct.unpack_from("=i", value)[0]
-                return nsid if nsid >= 0 else None
-        return None
+    def nsid(self, netns: str) -> int | None:
+        """The id the home namespace knows ``netns`` by (None: it has none; reading never assigns one)."""
+        if netns not in self._nsids:
+            fd = _open_netns(netns)
+            try:
+                body = struct.pack("=Bxxx", socket.AF_UNSPEC) + _attr(NETNSA_FD, "I", fd)
+                for _kind, payload in self.home.request(RTM_GETNSID, 0, body, f"netns {netns}: get its nsid"):
+                    value = attributes(payload, 4).get(NETNSA_NSID)
+                    if value is not None and struct.unpack_from("=i", value)[0] >= 0:
+                        self._nsids[netns] = struct.unpack_from("=i", value)[0]
+            finally:
+                os.close(fd)
+        return self._nsids.get(netns)
 
     def nsid_names(self, names: list[str]) -> dict[int, str]:
-        """nsid -> name for these namespaces (only those that have an id already: nothing is assigned)."""
+        """nsid -> name for these namespaces (those that have an id)."""
         out = {}
         for name in names:
             with contextlib.suppress(OSError):
-                nsid = self.nsid(name, assign=False)
+                nsid = self.nsid(name)
                 if nsid is not None:
                     out[nsid] = name
         return out
@@ -285,6 +274,18 @@ class RtnlReader:
     def links(self, netns: str | None = None) -> list[dict[str, Any]]:
         body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, 0, 0, 0) + _attr(IFLA_EXT_MASK, "I", RTEXT_FILTER_SKIP_STATS)
         return [decode_link(p) for _k, p in self._dump(netns, RTM_GETLINK, body, IFLA_TARGET_NETNSID, "links")]
+
+    def index(self, netns: str | None, name: str) -> int | None:
+        """The ifindex of one link by name (one RTM_GETLINK, no dump); None when there is none."""
+        body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, 0, 0, 0) + _attr_text(IFLA_IFNAME, name)
+        body += _attr(IFLA_EXT_MASK, "I", RTEXT_FILTER_SKIP_STATS)
+        try:
+            found = self._request(netns, RTM_GETLINK, 0, body, IFLA_TARGET_NETNSID, f"link {name}")
+        except RtnlError as exc:
+            if exc.code == errno.ENODEV:
+                return None
+            raise
+        return struct.unpack_from("=i", found[0][1], 4)[0] if found else None
 
     def addresses(self, netns: str | None = None) -> list[tuple[int, str]]:
         body = struct.pack("=BBBBI", socket.AF_UNSPEC, 0, 0, 0, 0)
@@ -298,13 +299,17 @@ class RtnlReader:
         return [route for route in found if route["table"] == table]
 
     def _dump(self, netns: str | None, msg_type: int, body: bytes, target: int, what: str):
+        return self._request(netns, msg_type, NLM_F_DUMP, body, target, what)
+
+    def _request(self, netns: str | None, msg_type: int, flags: int, body: bytes, target: int, what: str):
         if netns is None:
-            return self.home.request(msg_type, NLM_F_DUMP, body, _what(None, what))
+            return self.home.request(msg_type, flags, body, _what(None, what))
         if self.by_netnsid:
+            # Reading assigns nothing: a namespace without an id yet (nothing linked to it) is read from inside.
             nsid = self.nsid(netns)
             if nsid is not None:
-                return self.home.request(msg_type, NLM_F_DUMP, body + _attr(target, "i", nsid), _what(netns, what))
-        return self._socket_in(netns).request(msg_type, NLM_F_DUMP, body, _what(netns, what))
+                return self.home.request(msg_type, flags, body + _attr(target, "i", nsid), _what(netns, what))
+        return self._socket_in(netns).request(msg_type, flags, body, _what(netns, what))
 
     def _socket_in(self, netns: str) -> RtnlSocket:
         if netns not in self._inside:

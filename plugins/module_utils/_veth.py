@@ -38,8 +38,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     del_address,
     delete_link,
     netns_owned,
-    probe_names,
-    read_namespace,
+    read_view,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
@@ -54,7 +53,6 @@ from ansible_collections.netplumb.container.plugins.module_utils._route import (
     MAIN_TABLE,
     change_route,
     family_of,
-    msg_dst,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (
     check_ifname,
@@ -263,7 +261,8 @@ class VethEngine:
         check_mode = bool(params.get("check_mode"))
         warnings = params.setdefault("warnings", [])
         force = parse_bool(params.get("force"), "force", default=False)
-        host = read_namespace(nl.ipr(None))
+        reader = nl.reader
+        host = read_view(reader, None, addresses=False)
         everything = params["state"] == "overridden" or (params["state"] == "deleted" and not want)
         listed = {v.name for v in want}
         for obj in want:
@@ -274,16 +273,15 @@ class VethEngine:
                     f"(kind {link.kind or 'unknown'}); nothing was changed"
                 )
             _check_bridge(host, obj, check_mode, warnings)
-        # The peer namespaces that matter, read once each; missing ones are errors (or, in check mode, notes).
+        # Each peer namespace is read once, from the one socket (links always: the peer's name must be free
+        # and lo says who made the namespace; addresses and routes where a listed veth already exists).
         wanted_ns = sorted({v.peer_netns for v in want if v.peer_netns})
         views: dict[str, NamespaceView] = {}
         routes: dict[str, list] = {}
-        # Namespaces where a listed veth already has its host end are read in full (to compare); in the
-        # others only the peer names are looked up (one GET each), which is what a first run needs.
         existing = {v.peer_netns for v in want if v.name in host.by_name}
         for ns in wanted_ns:
+            users = ", ".join(sorted(v.name for v in want if v.peer_netns == ns))
             if not netns_exists(ns):
-                users = ", ".join(sorted(v.name for v in want if v.peer_netns == ns))
                 if not check_mode:
                     raise ValidationError(
                         f"veth {users}: peer netns {ns} does not exist; create it first "
@@ -293,18 +291,15 @@ class VethEngine:
                     f"netns {ns} does not exist; check mode assumes an earlier task creates it (veth {users})"
                 )
                 continue
-            if not force and not netns_owned(nl.reader, ns):
-                users = ", ".join(sorted(v.name for v in want if v.peer_netns == ns))
+            full = ns in existing or everything
+            views[ns] = read_view(reader, ns, addresses=full)
+            if not force and not netns_owned(views[ns]):
                 raise ConflictError(
                     f"veth {users}: netns {ns} was not created by netplumb.container; refusing to put a peer "
                     "into it (set force: true to use it anyway); nothing was changed"
                 )
-            ipr = nl.ipr(ns)
-            if ns in existing or everything:
-                views[ns] = read_namespace(ipr)
-                routes[ns] = ipr.get_routes(table=MAIN_TABLE)
-            else:
-                views[ns] = probe_names(ipr, [v.peer_name for v in want if v.peer_netns == ns])
+            if full:
+                routes[ns] = reader.routes(ns)
         selected = [x for x in host.by_name.values() if x.kind == "veth" and (everything or x.name in listed)]
         nsids = _nsids(nl, wanted_ns, {x.peer_nsid for x in selected if x.peer_nsid is not None})
         have: dict[Hashable, Veth] = {}
@@ -517,10 +512,10 @@ def _set_peer(nl: Netlink, before: Veth | None, after: Veth) -> None:
 
 
 def _link_index(nl: Netlink, netns: str | None, name: str, what: str) -> int:
-    found = nl.ipr(netns).link_lookup(ifname=name)
-    if not found:
+    index = nl.reader.index(netns, name)
+    if index is None:
         raise KernelError(f"{what} {name} not found" + (f" in netns {netns}" if netns else ""))
-    return found[0]
+    return index
 
 
 def _route(ipr, op: str, dst: str, via: str, oif: int | None) -> None:
@@ -529,18 +524,19 @@ def _route(ipr, op: str, dst: str, via: str, oif: int | None) -> None:
     change_route(ipr, op, dst=dst, gateway=via, family=family_of(via), table=MAIN_TABLE, **extra)
 
 
-def _peer_routes(messages, index: int) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """The default gateways and the gateway routes that leave through the peer."""
+def _peer_routes(found: list[dict[str, Any]], index: int) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The default gateways and the gateway routes that leave through the peer (main table, as _rtnl reads it)."""
     gateway: dict[int, str] = {}  # by address family: AF_INET sorts before AF_INET6
     routes = []
-    for msg in messages:
-        via = msg.get_attr("RTA_GATEWAY")
-        if via is None or msg.get_attr("RTA_OIF") != index or msg["proto"] == RTPROT_KERNEL:
+    for route in found:
+        via = route["gateway"]
+        if via is None or route["oif"] != index or route["proto"] == RTPROT_KERNEL:
             continue
-        if msg["dst_len"] == 0:
-            gateway.setdefault(msg["family"], canonical_ip(via))
+        if route["dst_len"] == 0:
+            gateway.setdefault(route["family"], canonical_ip(via))
         else:
-            routes.append((msg_dst(msg), canonical_ip(via)))
+            dst = ipaddress.ip_network(f"{route['dst']}/{route['dst_len']}", strict=False).with_prefixlen
+            routes.append((dst, canonical_ip(via)))
     return tuple(gateway[f] for f in sorted(gateway)), tuple(sorted(routes))
 
 

@@ -18,7 +18,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils._hostlock import HOST_LOCK_PATH, host_lock
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._route import RouteEngine
-from ansible_collections.netplumb.container.plugins.module_utils._rtnl import live_owned_addresses
+from ansible_collections.netplumb.container.plugins.module_utils._rtnl import RtnlReader, live_owned_addresses
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
 from ansible_collections.netplumb.container.plugins.module_utils._veth import VethEngine
 
@@ -336,3 +336,16 @@ def test_foreign_namespace_is_not_adopted(lab):
     assert [a["op"] for a in forced["actions"]] == ["create", "create"]
     assert "172.31.0.3/24" in ip(f"{p}-hand", "addr", "show", "eth0")
     assert run(host, cfg, force=True)["changed"] is False
+
+
+def test_per_namespace_fallback_reads_the_same(lab, monkeypatch):
+    """Kernels without target netnsids are read through a socket inside each namespace: same state, same plan."""
+    p, host = lab
+    cfg = [endpoint(p, "c1", 2, peer={"routes": [{"dst": "10.50.0.0/16", "via": "172.31.0.1"}]}), endpoint(p, "c2", 3)]
+    run(host, cfg)
+    by_netnsid = run(host, cfg, check=True)
+    monkeypatch.setattr(RtnlReader, "use_netnsid", False)
+    per_namespace = run(host, cfg, check=True)
+    assert per_namespace["changed"] is False and by_netnsid["changed"] is False
+    assert per_namespace["before"] == by_netnsid["before"]
+    assert by_netnsid["before"][0]["peer"]["routes"] == [{"dst": "10.50.0.0/16", "via": "172.31.0.1"}]
