@@ -50,7 +50,7 @@ options:
           - MAC address of the bridge.
           - When left out, a bridge this collection owns gets a stable MAC, set explicitly so that the kernel
             never replaces it by a port's MAC (which would move the gateway's MAC whenever that container
-            leaves): Docker's scheme C(02:42) + the bridge's first IPv4 address, or, without an IPv4 address,
+            leaves). It is Docker's scheme C(02:42) + the bridge's first IPv4 address, or, without an IPv4 address,
             C(02) + five bytes derived from its name. An owned bridge whose MAC is not stable gets it on the
             next run (reported as a change). A bridge the collection does not own keeps its MAC.
         type: str
