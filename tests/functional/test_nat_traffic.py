@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import NatEngine
+from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import run
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
-from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
 
 HOST_UL, OUTSIDE = "198.18.0.1", "198.18.0.2"
 BACKENDS = ["nftables", "iptables-nft", "iptables-legacy"]
@@ -92,17 +91,18 @@ class Lab:
             {"network": "neti", "bridge": self.br["i"], "subnets": ["10.90.0.0/24"], "internal": True},
         ]
 
-    def converge(self, backend, config, state="merged", check=False, scope=None):
+    def converge(self, backend, config, state="merged", check=False, scope=None, record=None, **extra):
         params = {
             "config": config,
             "state": state,
             "scope": scope,
             "force": False,
             "backend": backend,
-            "record_path": self.record,
+            "record_path": record or self.record,
+            **extra,
         }
         with Netlink() as nl, nl.entered(self.host):
-            return converge(NatEngine(), params, check, nl)
+            return run(params, check)
 
     def add_ipv6(self):
         """Dual stack for network a: host/outside fd00:18::1/2, bridge fd00:88::1, c1 fd00:88::2."""
@@ -392,3 +392,54 @@ def test_concurrent_runs_keep_every_network(lab):
     table = nsx(lab.host, "nft", "list", "table", "inet", "netplumb").stdout
     assert all(f"10.{100 + i}.0.0/24" in table for i in range(6))
     assert lab.converge("nftables", nets)["changed"] is False
+
+
+@pytest.mark.parametrize("flavour", ["nftables", "iptables-nft"])
+def test_endpoint_owned_ports_survive_other_calls(lab, flavour):
+    """Two container sets publish on one network with disjoint ``endpoints``: neither removes the other's ports."""
+    backend = backend_of(lab, flavour)
+    lab.serve(lab.c[1], 80, "hello-c1")
+    lab.serve(lab.c[2], 80, "hello-c2")
+    lab.converge(backend, lab.policy(publish=[]))
+
+    def ports(endpoint, port, addr):
+        pub = {"endpoint": endpoint, "host_port": port, "container_address": addr, "container_port": 80}
+        return [{"network": "neta", "publish": [pub]}]
+
+    first = lab.converge(backend, ports("c1", 8081, "10.88.0.2"), endpoints=["c1"])
+    assert first["changed"] and [a["kind"] for a in first["actions"]] == [backend, "nat network"]
+    assert lab.fetch(lab.outside, HOST_UL, 8081) == "hello-c1"
+    # two calls at once, each with its own endpoints: both sets of ports end up published
+    errors = []
+
+    def call(config, endpoints):
+        try:
+            lab.converge(backend, config, endpoints=endpoints)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=call, args=(ports("c2", 8082, "10.88.0.3"), ["c2"])),
+        threading.Thread(target=call, args=(ports("c1", 8083, "10.88.0.2"), ["c1"])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert lab.fetch(lab.outside, HOST_UL, 8082) == "hello-c2"
+    assert lab.fetch(lab.outside, HOST_UL, 8083) == "hello-c1"
+    assert lab.fetch(lab.outside, HOST_UL, 8081) == "", "c1's ports are exactly the last ones given for it"
+    assert lab.converge(backend, ports("c2", 8082, "10.88.0.3"), endpoints=["c2"])["changed"] is False
+    # a clash with another endpoint's port is refused before any change
+    with pytest.raises(ValidationError, match=r"endpoint c1\) and network neta \(endpoint c3\) both publish"):
+        lab.converge(backend, ports("c3", 8083, "10.88.0.3"), endpoints=["c3"])
+    # the network-level call without endpoints still sees the endpoints' ports; withdrawing c2 keeps c1's
+    gone = lab.converge(backend, [], endpoints=["c2"])
+    assert gone["changed"]
+    assert lab.fetch(lab.outside, HOST_UL, 8082) == ""
+    assert lab.fetch(lab.outside, HOST_UL, 8083) == "hello-c1"
+    recorded = json.loads(Path(lab.record).read_text(encoding="utf-8"))
+    neta = next(n for n in recorded["networks"] if n["name"] == "neta")
+    assert [(p["endpoint"], p["host_port"]) for p in neta["publish"]] == [("c1", 8083)]
+    assert neta["icc"] is True and neta["bridge"] == lab.br["a"]

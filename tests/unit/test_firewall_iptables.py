@@ -182,7 +182,7 @@ def test_teardown_keeps_user_chain_with_rules():
             [dict(WEB, publish=[{"host_port": 80, "container_address": "10.1.0.2", "container_port": 0}])],
             "out of range",
         ),
-        ([dict(WEB, subnets=["10.1.0.0/33"])], "not a valid CIDR"),
+        ([dict(WEB, subnets=["10.1.0.0/33"])], "not a subnet in CIDR form"),
         ([dict(WEB, bridge="a-very-long-bridge-name")], "at most 15"),
         ([dict(DB, publish=WEB["publish"], subnets=["10.1.0.0/24"])], "internal network cannot publish"),
         ([WEB, dict(DB, subnets=["10.1.0.128/25"])], "overlap"),
