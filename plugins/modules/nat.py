@@ -82,6 +82,17 @@ options:
           - A container reaching its own published port also needs its bridge port in hairpin mode
             (O(netplumb.container.veth#module:config[].hairpin=true) on the host end of its veth).
         type: bool
+      cluster_subnets:
+        description:
+          - Subnets of the same cluster on other hosts (the other hosts' container subnets, or the whole cluster
+            range), IPv4 and/or IPv6 CIDRs.
+          - Traffic from them to this network's containers is forwarded (it passes isolation and the drop of
+            unpublished ports), and traffic from this network's subnets to them is not masqueraded, so the
+            receiver sees the real container address. Everything else is as without it.
+          - Not for internal networks. Defaults to none.
+        type: list
+        elements: str
+        version_added: 0.2.0
       publish:
         description: Ports published on the host.
         type: list
@@ -304,6 +315,7 @@ def main() -> None:
             "isolate": {"type": "bool"},
             "hairpin": {"type": "bool"},
             "publish": {"type": "list", "elements": "dict", "options": publish},
+            "cluster_subnets": {"type": "list", "elements": "str"},
         }
     )
     spec["backend"] = {"type": "str", "choices": ["auto", "nftables", "iptables"], "default": "auto"}

@@ -93,6 +93,8 @@ class Network:
     isolate: bool = True
     hairpin: bool = True
     publish: tuple[Publish, ...] = ()
+    # Subnets of the same cluster on other hosts: forwarded in, never masqueraded to.
+    cluster_subnets: tuple[str, ...] = ()
     # The options the user gave (state=merged keeps the others from the recorded network).
     given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
@@ -149,6 +151,15 @@ def parse_network(entry: dict[str, Any]) -> Network:
         if ipaddress.ip_address(outbound).version not in {s.version for s in subnets}:
             raise ValidationError(f"{where}: outbound_address {outbound} has no subnet of its IP version")
     flags = {k: parse_bool(entry.get(k), f"{where}: {k}", _DEFAULTS[k]) for k in NETWORK_OPTIONS}
+    cluster = entry.get("cluster_subnets") or []
+    if not isinstance(cluster, list):
+        raise ValidationError(f"{where}: cluster_subnets must be a list of CIDRs, got {cluster!r}")
+    cluster = sorted(
+        {parse_subnet(raw, f"{where}: cluster_subnets", strict=False) for raw in cluster},
+        key=lambda s: (s.version, s),
+    )
+    if cluster and flags["internal"]:
+        raise ValidationError(f"{where}: an internal network takes no cluster_subnets (nothing may reach it)")
     publish = [p for raw in entry.get("publish") or [] for p in parse_publish(raw, where, subnets)]
     if flags["internal"] and publish:
         raise ValidationError(f"{where}: an internal network cannot publish ports (nothing may reach it from outside)")
@@ -159,6 +170,7 @@ def parse_network(entry: dict[str, Any]) -> Network:
         outbound_address=outbound,
         publish=sort_publish(publish),
         given=frozenset(k for k, v in entry.items() if v is not None),
+        cluster_subnets=tuple(map(str, cluster)),
         **flags,
     )
 
@@ -293,6 +305,11 @@ def derive_rules(networks: list[Network]) -> list[Rule]:
     else:
         rules.append(Rule(OUT, "jump", DNAT, family=4, daddr="127.0.0.0/8", daddr_neg=True, local_dst=True))
         rules.append(Rule(OUT, "jump", DNAT, family=6, daddr="::1/128", daddr_neg=True, local_dst=True))
+    # The cluster's other slices reach the containers before isolation and the unpublished-port drop.
+    for net in nets:
+        for cluster in net.cluster_subnets:
+            fam = ipaddress.ip_network(cluster).version
+            rules.append(Rule(FWD, "accept", family=fam, saddr=cluster, oif=net.bridge, comment=net.name))
     rules.append(Rule(FWD, "jump", ISO1))
     for net in nets:
         rules.extend(_network_rules(net))
@@ -337,6 +354,11 @@ def _network_rules(net: Network) -> list[Rule]:
         fam = ipaddress.ip_network(subnet).version
         if not net.masquerade:
             continue
+        for cluster in net.cluster_subnets:
+            if ipaddress.ip_network(cluster).version == fam:  # the receiver sees the real container source
+                out.append(
+                    Rule(POST, "return", family=fam, saddr=subnet, daddr=cluster, oif=br, oif_neg=True, comment=name)
+                )
         if net.outbound_address and ipaddress.ip_address(net.outbound_address).version == fam:
             out.append(
                 Rule(POST, "snat", net.outbound_address, family=fam, saddr=subnet, oif=br, oif_neg=True, comment=name)
@@ -432,6 +454,7 @@ def network_to_dict(net: Network) -> dict[str, Any]:
     data = dataclasses.asdict(net)
     data.pop("given", None)
     data["subnets"] = list(net.subnets)
+    data["cluster_subnets"] = list(net.cluster_subnets)
     data["publish"] = [dataclasses.asdict(p) for p in net.publish]
     return data
 
