@@ -23,6 +23,9 @@ description:
     iptables-nft and iptables-legacy are both handled (the one already in use wins).
   - Both backends have a user chain (nftables C(user) in C(inet netplumb), iptables C(NETPLUMB-USER)),
     evaluated first for forwarded traffic and never flushed by this module, like Docker's C(DOCKER-USER).
+  - Traffic into a non-internal network's bridge from another interface is dropped unless it goes to a
+    published port, is a reply, or comes from O(config[].cluster_subnets) (Docker's rule), and packets to
+    127.0.0.0/8 that do not come from the loopback interface are dropped before NAT (as Docker does).
   - A run after the firewall was flushed or reloaded (C(iptables -F), a firewalld or ufw reload) restores
     the rules and reports a change; a run with nothing to do reports none.
   - Sets the sysctls the policy needs (C(net.ipv4.ip_forward), C(net.ipv6.conf.all.forwarding),
@@ -65,13 +68,25 @@ options:
         description:
           - Allow traffic between containers on the same bridge. Defaults to V(true).
           - V(false) drops bridged traffic, which therefore must pass the IP firewall; the module then sets
-            C(net.bridge.bridge-nf-call-iptables=1) (the C(br_netfilter) kernel module must be loaded).
+            C(net.bridge.bridge-nf-call-iptables=1) and C(net.bridge.bridge-nf-call-ip6tables=1) (the
+            C(br_netfilter) kernel module must be loaded). IPv6 is dropped too, also on an IPv4-only network
+            (containers always have link-local addresses).
         type: bool
       internal:
         description:
-          - No traffic in or out of the bridge except between its containers (and to the host's gateway address).
-            No masquerade, no published ports. Defaults to V(false).
+          - No traffic forwarded in or out of the bridge, only between its containers. No masquerade, no published
+            ports. Defaults to V(false).
+          - As in Docker (whose rules are forward-only), the containers still reach services of the host itself on
+            every host address; O(config[].internal_input=gateway) limits them to the network's own gateway.
         type: bool
+      internal_input:
+        description:
+          - For an internal network, which host addresses its containers reach. V(all) (the default, as Docker) -
+            every address of the host; V(gateway) - only the addresses of the network's own bridge (its gateway);
+            traffic to any other host address is dropped in the input path.
+        type: str
+        choices: [all, gateway]
+        version_added: 0.2.0
       isolate:
         description: Drop traffic between this network and the other networks of the policy. Defaults to V(true).
         type: bool
@@ -316,6 +331,7 @@ def main() -> None:
             "hairpin": {"type": "bool"},
             "publish": {"type": "list", "elements": "dict", "options": publish},
             "cluster_subnets": {"type": "list", "elements": "str"},
+            "internal_input": {"type": "str", "choices": ["all", "gateway"]},
         }
     )
     spec["backend"] = {"type": "str", "choices": ["auto", "nftables", "iptables"], "default": "auto"}

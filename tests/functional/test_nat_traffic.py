@@ -529,7 +529,121 @@ def test_cluster_subnets(fleet, tmp_path, flavour):
     # anywhere else: masqueraded as before
     assert lab.fetch(fleet.k2, "198.18.2.2", 7001) == "198.18.2.1"
     assert lab.fetch(fleet.x, "198.18.2.1", 8080) == "hello-k2"
-    # without cluster_subnets, the slices see each other masqueraded
+    # a stranger that routes the cluster range to h2 reaches only published ports (issue 9.1)
+    assert lab.fetch(fleet.x, "10.244.2.2", 7000) == ""
+    # without cluster_subnets, the other slice is a stranger too: masqueraded, published ports only
     for host in (fleet.h1, fleet.h2):
         assert fleet.nat(host, backend, cluster=())["changed"]
-    assert lab.fetch(fleet.k1, "10.244.2.2", 7000) == "198.18.1.1"
+    assert lab.fetch(fleet.k1, "10.244.2.2", 7000) == ""
+    lab.serve(fleet.k2, 81)
+    config = {"host_port": 8081, "container_address": "10.244.2.2", "container_port": 81, "endpoint": "k2"}
+    with Netlink() as nl, nl.entered(fleet.h2):
+        params = {
+            "config": [{"network": "slice", "publish": [config]}],
+            "endpoints": ["k2"],
+            "record_path": str(fleet.tmp / "2.json"),
+        }
+        run(params, False)
+    assert lab.fetch(fleet.k1, "198.18.1.2", 8081) == "198.18.1.1"
+
+
+def route_via_host(lab, *prefixes):
+    """The outside namespace becomes a hostile neighbour: it routes these prefixes to the host,
+    127.0.0.1 included (its own loopback routes moved behind them)."""
+    for prefix in prefixes:
+        if prefix.startswith("127."):
+            nsx(lab.outside, "sysctl", "-qw", "net.ipv4.conf.ul0.route_localnet=1")
+            sh("ip", "-n", lab.outside, "rule", "add", "pref", "100", "lookup", "local")
+            sh("ip", "-n", lab.outside, "rule", "del", "pref", "0")
+            sh("ip", "-n", lab.outside, "rule", "add", "pref", "10", "to", prefix, "lookup", "100")
+            sh("ip", "-n", lab.outside, "route", "add", prefix, "via", HOST_UL, "table", "100")
+        else:
+            sh("ip", "-n", lab.outside, "route", "add", prefix, "via", HOST_UL)
+
+
+@pytest.mark.parametrize("flavour", BACKENDS)
+def test_neighbour_reaches_only_published_ports(lab, flavour):
+    """Issue 9.1: a neighbour that routes the container subnet via the host reaches published ports only;
+    issue 10.1: nor does it reach a port published on 127.0.0.1 by sending to 127.0.0.1."""
+    backend = backend_of(lab, flavour)
+    lab.serve(lab.c[1], 80, "hello-c1")
+    lab.serve(lab.c[1], 7000, "unpublished")
+    lab.serve(lab.c[3], 7000, "unpublished-b")
+    pub = [
+        {"host_port": 8080, "container_address": "10.88.0.2", "container_port": 80},
+        {"host_ip": "127.0.0.1", "host_port": 8081, "container_address": "10.88.0.2", "container_port": 80},
+    ]
+    lab.converge(backend, lab.policy(publish=pub))
+    route_via_host(lab, "10.88.0.0/16", "127.0.0.1/32")
+    assert lab.fetch(lab.outside, HOST_UL, 8080) == "hello-c1"
+    assert lab.fetch(lab.outside, "10.88.0.2", 80) == "hello-c1", "the published container port, as in Docker"
+    assert lab.fetch(lab.outside, "10.88.0.2", 7000) == ""
+    assert lab.fetch(lab.outside, "10.89.0.2", 7000) == ""
+    assert lab.fetch(lab.outside, "127.0.0.1", 8081) == ""
+    assert lab.fetch(lab.outside, "127.0.0.1", 8080) == ""
+    # the host itself still reaches the port published on 127.0.0.1, and containers still go out
+    assert lab.fetch(lab.host, "127.0.0.1", 8081) == "hello-c1"
+    lab.serve(lab.outside, 7002)
+    assert lab.fetch(lab.c[3], OUTSIDE, 7002) == HOST_UL
+
+
+def link_local(ns: str) -> str:
+    for _attempt in range(100):
+        out = nsx(ns, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link").stdout
+        if out and "tentative" not in out:
+            return out.split()[3].split("/")[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no link-local address on {ns} eth0")
+
+
+@pytest.mark.parametrize("flavour", BACKENDS)
+def test_icc_false_blocks_ipv6_link_local(lab, flavour):
+    """Issue 10.2: icc=false on an IPv4-only network also drops fe80:: traffic between its containers."""
+    backend = backend_of(lab, flavour)
+    peer = link_local(lab.c[2])
+    link_local(lab.c[1])
+    ping6 = ("ping", "-6", "-c1", "-W1", f"{peer}%eth0")
+    assert nsx(lab.c[1], *ping6, check=False).returncode == 0, "the topology itself must carry link-local"
+    argv = ["timeout", "60", "socat", "TCP6-LISTEN:7010,ipv6only=1,reuseaddr,fork", "SYSTEM:echo ll"]
+    lab.servers.append(subprocess.Popen(["ip", "netns", "exec", lab.c[2], *argv], stderr=subprocess.DEVNULL))
+    connect = ("timeout", "4", "socat", "-T2", "-", f"TCP6:[{peer}%eth0]:7010,connect-timeout=2")
+    for _attempt in range(50):
+        if nsx(lab.c[1], *connect, check=False).stdout.strip() == "ll":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("TCP over link-local did not work before the policy")
+    result = lab.converge(backend, lab.policy(icc=False))
+    assert "net.bridge.bridge-nf-call-ip6tables" in {a["name"] for a in result["actions"] if a["kind"] == "sysctl"} or (
+        nsx(lab.host, "sysctl", "-n", "net.bridge.bridge-nf-call-ip6tables").stdout.strip() == "1"
+    )
+    assert nsx(lab.c[1], *ping6, check=False).returncode != 0
+    assert nsx(lab.c[1], *connect, check=False).stdout.strip() == ""
+    assert lab.converge(backend, lab.policy(icc=False))["changed"] is False
+    assert lab.converge(backend, lab.policy(icc=True))["changed"] is True
+    assert nsx(lab.c[1], *ping6, check=False).returncode == 0
+
+
+@pytest.mark.parametrize("flavour", BACKENDS)
+def test_internal_input(lab, flavour):
+    """Issue 10.3: an internal network reaches host services on every host address (as in Docker), unless
+    internal_input: gateway limits it to its own gateway address."""
+    backend = backend_of(lab, flavour)
+    lab.serve(lab.host, 7100, "host-service")
+    lab.converge(backend, lab.policy())
+    assert lab.fetch(lab.c[4], "10.90.0.1", 7100) == "host-service"
+    assert lab.fetch(lab.c[4], "10.88.0.1", 7100) == "host-service"
+    assert not lab.ping(lab.c[4], OUTSIDE), "still no way out"
+    policy = lab.policy()
+    policy[2]["internal_input"] = "gateway"
+    assert lab.converge(backend, policy)["changed"]
+    assert lab.fetch(lab.c[4], "10.90.0.1", 7100) == "host-service"
+    assert lab.ping(lab.c[4], "10.90.0.1")
+    assert lab.fetch(lab.c[4], "10.88.0.1", 7100) == ""
+    assert lab.fetch(lab.c[4], HOST_UL, 7100) == ""
+    assert lab.fetch(lab.c[1], "10.88.0.1", 7100) == "host-service", "other networks are not limited"
+    assert lab.converge(backend, policy)["changed"] is False
+    bad = lab.policy()
+    bad[0]["internal_input"] = "gateway"
+    with pytest.raises(ValidationError, match="internal_input gateway applies to internal networks only"):
+        lab.converge(backend, bad)

@@ -72,6 +72,7 @@ def test_exact_rules_from_model():
             "comment": "web",
         },
         {"expr": [m(OIF, "br0"), {"jump": {"target": "published"}}], "comment": "web"},
+        {"expr": [m(IIF, "br0", "!="), m(OIF, "br0"), {"drop": None}], "comment": "web"},
         {"expr": [m(IIF, "br0"), m(OIF, "br0", "!="), {"accept": None}], "comment": "web"},
         {"expr": [m(IIF, "br0"), m(OIF, "br0"), {"accept": None}], "comment": "web"},
     ]
@@ -85,6 +86,10 @@ def test_exact_rules_from_model():
         {"expr": [m(IIF, "br0"), m(OIF, "br0", "!="), {"jump": {"target": "isolation-stage-2"}}], "comment": "web"}
     ]
     assert chains["isolation-stage-2"] == [{"expr": [m(OIF, "br0"), {"drop": None}], "comment": "web"}]
+    assert chains["raw-prerouting"] == [
+        {"expr": [m(DADDR, {"prefix": {"addr": "127.0.0.0", "len": 8}}), m(IIF, "lo", "!="), {"drop": None}]}
+    ]
+    assert chains["input"] == []
 
 
 def test_icc_false_snat_and_v6():
@@ -189,4 +194,20 @@ def test_cluster_subnets_forwarded_first_and_not_masqueraded():
     assert chains["postrouting"] == [
         {"expr": [m(SADDR, SUBNET), m(DADDR, cluster), m(OIF, "br0", "!="), {"return": None}], "comment": "web"},
         {"expr": [m(SADDR, SUBNET), m(OIF, "br0", "!="), {"masquerade": None}], "comment": "web"},
+    ]
+
+
+def test_internal_input_gateway():
+    internal = {"network": "db", "bridge": "br1", "subnets": ["10.2.0.0/24"], "internal": True}
+    chains = render(WEB, dict(internal, internal_input="gateway"))
+    assert chains["input"] == [
+        {
+            "expr": [
+                LOCAL,
+                m(IIF, "br1"),
+                m({"fib": {"result": "type", "flags": ["daddr", "iif"]}}, "local", "!="),
+                {"drop": None},
+            ],
+            "comment": "db",
+        }
     ]

@@ -12,6 +12,8 @@ Docker's bridge driver (docs/nat.md maps them rule by rule):
   forward            the FORWARD rules                       (Docker: filter FORWARD)
   isolation1/2       isolation between networks              (Docker: DOCKER-ISOLATION-STAGE-1/2)
   published          accept to published container ports    (Docker: filter DOCKER)
+  raw                before conntrack/NAT: 127/8 only from lo (Docker: raw PREROUTING)
+  input              traffic to the host itself (internal_input: gateway)
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ PROTOS = ("tcp", "udp", "sctp")  # the one protocol table (the endpoints parser 
 MAX_PUBLISHED = 10000
 LOOPBACK4 = ipaddress.ip_network("127.0.0.0/8")
 
-PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT = (
+PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT, RAW, INPUT = (
     "prerouting",
     "output",
     "postrouting",
@@ -46,8 +48,11 @@ PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT = (
     "isolation2",
     "published",
     "dnat",
+    "raw",
+    "input",
 )
-CHAINS = (PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT)
+CHAINS = (PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT, RAW, INPUT)
+INTERNAL_INPUT = ("all", "gateway")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +100,7 @@ class Network:
     publish: tuple[Publish, ...] = ()
     # Subnets of the same cluster on other hosts: forwarded in, never masqueraded to.
     cluster_subnets: tuple[str, ...] = ()
+    internal_input: str = "all"  # gateway: an internal network reaches only its own addresses on the host
     # The options the user gave (state=merged keeps the others from the recorded network).
     given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
@@ -126,6 +132,7 @@ class Rule:
     dport: int | None = None
     ct: str | None = None  # "established,related" | "dnat"
     local_dst: bool = False
+    local_dst_not_iif: bool = False  # to a local address that is not one of the input interface's
     comment: str | None = None
 
 
@@ -160,6 +167,11 @@ def parse_network(entry: dict[str, Any]) -> Network:
     )
     if cluster and flags["internal"]:
         raise ValidationError(f"{where}: an internal network takes no cluster_subnets (nothing may reach it)")
+    internal_input = entry.get("internal_input") or "all"
+    if internal_input not in INTERNAL_INPUT:
+        raise ValidationError(
+            f"{where}: internal_input must be one of {', '.join(INTERNAL_INPUT)}, got {internal_input!r}"
+        )
     publish = [p for raw in entry.get("publish") or [] for p in parse_publish(raw, where, subnets)]
     if flags["internal"] and publish:
         raise ValidationError(f"{where}: an internal network cannot publish ports (nothing may reach it from outside)")
@@ -171,6 +183,7 @@ def parse_network(entry: dict[str, Any]) -> Network:
         publish=sort_publish(publish),
         given=frozenset(k for k, v in entry.items() if v is not None),
         cluster_subnets=tuple(map(str, cluster)),
+        internal_input=internal_input,
         **flags,
     )
 
@@ -236,6 +249,11 @@ def check_policy(networks: list[Network]) -> None:
     """Checks across networks (the whole policy after merging with what is recorded)."""
     check_unique(networks, lambda n: n.bridge, "nat bridge")
     nets = sorted(networks, key=lambda n: n.name)
+    for net in nets:
+        if net.internal_input != "all" and not net.internal:
+            raise ValidationError(
+                f"nat network {net.name}: internal_input {net.internal_input} applies to internal networks only"
+            )
     for i, a in enumerate(nets):
         for b in nets[i + 1 :]:
             for sa in map(ipaddress.ip_network, a.subnets):
@@ -287,8 +305,15 @@ def families(networks: list[Network]) -> list[int]:
 
 
 def rendered_families(networks: list[Network], backend: str) -> list[int]:
-    """The IP families a backend writes rules for (nftables: one inet table for both)."""
-    return families(networks)
+    """The IP families a backend writes rules for (nftables: one inet table for both).
+
+    icc=false needs the IPv6 side even on an IPv4-only network: containers always have
+    link-local fe80:: addresses, and bridged IPv6 passes ip6tables too.
+    """
+    fams = set(families(networks))
+    if backend == "iptables" and any(not n.icc for n in networks):
+        fams.add(6)
+    return sorted(fams)
 
 
 def _host(addr: str) -> str:
@@ -311,8 +336,19 @@ def derive_rules(networks: list[Network]) -> list[Rule]:
             fam = ipaddress.ip_network(cluster).version
             rules.append(Rule(FWD, "accept", family=fam, saddr=cluster, oif=net.bridge, comment=net.name))
     rules.append(Rule(FWD, "jump", ISO1))
+    # Networks that are not isolated reach the others before any network's unpublished-port drop,
+    # so that the drop (which only knows its own bridge) does not depend on the order of the networks.
+    for net in nets:
+        if not net.internal and not net.isolate:
+            rules.append(Rule(FWD, "accept", iif=net.bridge, oif=net.bridge, oif_neg=True, comment=net.name))
     for net in nets:
         rules.extend(_network_rules(net))
+    # A packet to 127/8 from outside would be DNATed before the martian check (ports published on
+    # 127.0.0.1, and wildcard ports): drop it first, as Docker does in raw PREROUTING.
+    rules.append(Rule(RAW, "drop", family=4, daddr=str(LOOPBACK4), iif="lo", iif_neg=True))
+    for net in nets:
+        if net.internal and net.internal_input == "gateway":
+            rules.append(Rule(INPUT, "drop", iif=net.bridge, local_dst=True, local_dst_not_iif=True, comment=net.name))
     isolated = [n for n in nets if n.isolate]
     for net in nets:
         if net.internal:
@@ -346,7 +382,10 @@ def _network_rules(net: Network) -> list[Rule]:
     if not net.internal:
         out.append(Rule(FWD, "accept", oif=br, ct="established,related", comment=name))
         out.append(Rule(FWD, "jump", PUB, oif=br, comment=name))
-        out.append(Rule(FWD, "accept", iif=br, oif=br, oif_neg=True, comment=name))
+        # Docker's rule: into the bridge from elsewhere only published ports and replies.
+        out.append(Rule(FWD, "drop", iif=br, iif_neg=True, oif=br, comment=name))
+        if net.isolate:
+            out.append(Rule(FWD, "accept", iif=br, oif=br, oif_neg=True, comment=name))
     out.append(Rule(FWD, "accept" if net.icc else "drop", iif=br, oif=br, comment=name))
     if net.internal:
         return out
@@ -435,11 +474,11 @@ def sysctls_needed(networks: list[Network]) -> dict[str, str]:
         if net.loopback_publish():
             want[f"net.ipv4.conf.{net.bridge}.route_localnet"] = "1"
     if any(not n.icc for n in networks):
-        # icc=false drops bridged frames, so they must pass the IP hooks (br_netfilter).
+        # icc=false drops bridged frames, so they must pass the IP hooks (br_netfilter); IPv6 always
+        # (link-local addresses exist on IPv4-only networks too).
         if 4 in fams:
             want["net.bridge.bridge-nf-call-iptables"] = "1"
-        if 6 in fams:
-            want["net.bridge.bridge-nf-call-ip6tables"] = "1"
+        want["net.bridge.bridge-nf-call-ip6tables"] = "1"
     return want
 
 

@@ -19,12 +19,14 @@ from typing import Any
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
     DNAT,
     FWD,
+    INPUT,
     ISO1,
     ISO2,
     OUT,
     POST,
     PRE,
     PUB,
+    RAW,
     Rule,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
@@ -42,6 +44,8 @@ CHAIN_SPECS: dict[str, tuple[str, dict[str, Any] | None]] = {
     ISO2: ("isolation-stage-2", None),
     PUB: ("published", None),
     DNAT: ("dnat", None),
+    RAW: ("raw-prerouting", {"type": "filter", "hook": "prerouting", "prio": -300, "policy": "accept"}),
+    INPUT: ("input", {"type": "filter", "hook": "input", "prio": 0, "policy": "accept"}),
 }
 OWN_CHAINS = [name for name, _spec in CHAIN_SPECS.values()]
 _IPPROTO = {4: "ip", 6: "ip6"}
@@ -79,6 +83,8 @@ def rule_expr(rule: Rule) -> list[dict[str, Any]]:
         expr.append(_match({"meta": {"key": "iifname"}}, rule.iif, rule.iif_neg))
     if rule.oif:
         expr.append(_match({"meta": {"key": "oifname"}}, rule.oif, rule.oif_neg))
+    if rule.local_dst_not_iif:
+        expr.append(_match({"fib": {"result": "type", "flags": ["daddr", "iif"]}}, "local", neg=True))
     if rule.ct == "established,related":
         expr.append(_match({"ct": {"key": "state"}}, ["established", "related"], op="in"))
     elif rule.ct == "dnat":
