@@ -29,7 +29,7 @@ description:
   - A run after the firewall was flushed or reloaded (C(iptables -F), a firewalld or ufw reload) restores
     the rules and reports a change; a run with nothing to do reports none.
   - Sets the sysctls the policy needs (C(net.ipv4.ip_forward), C(net.ipv6.conf.all.forwarding),
-    C(net.ipv4.conf.<bridge>.route_localnet) for ports published on 127.0.0.1 with hairpin, and
+    C(net.ipv4.conf.<bridge>.route_localnet) for bridges with IPv4 ports published on 0.0.0.0 or 127.x, and
     C(net.bridge.bridge-nf-call-iptables) when O(config[].icc=false)), and reports them in C(actions).
   - Works in the network namespace it runs in.
   - For this module the objects of O(state) and O(scope) are the recorded networks; O(scope.prefix) matches
@@ -94,9 +94,20 @@ options:
         description:
           - A container reaches a published port through the host's address (hairpin NAT, as Docker with
             C(userland-proxy=false)). Defaults to V(true).
+          - C(localhost:PORT) on the host reaches IPv4 ports published on V(0.0.0.0) or 127.x either way
+            (C(route_localnet) and a 127.0.0.0/8 masquerade on the bridge).
           - A container reaching its own published port also needs its bridge port in hairpin mode
             (O(netplumb.container.veth#module:config[].hairpin=true) on the host end of its veth).
         type: bool
+      publish_to_other_networks:
+        description:
+          - Containers of the other networks of the policy reach this network's published ports through a host
+            address (DNAT), past the isolation between networks, as with Docker's default userland proxy. They
+            reach only the published ports; the container sees them as its gateway address (their network's
+            outbound masquerade), as it would see Docker's proxy.
+            Internal networks stay confined. Defaults to V(false).
+        type: bool
+        version_added: 0.2.0
       cluster_subnets:
         description:
           - Subnets of the same cluster on other hosts (the other hosts' container subnets, or the whole cluster
@@ -124,6 +135,14 @@ options:
             description: The container's address; it must be in one of the network's subnets.
             type: str
             required: true
+          container_address6:
+            description:
+              - The container's IPv6 address, for a port published on every address (O(config[].publish[].host_ip)
+                V(0.0.0.0) or unset, with an IPv4 O(config[].publish[].container_address)) - the same port is then
+                also published on V(::) to this address, as Docker's proxy listens on both. It must be in one of
+                the network's IPv6 subnets. Recorded as a second port (host_ip V(::)).
+            type: str
+            version_added: 0.2.0
           container_port:
             description: Port in the container. Defaults to O(config[].publish[].host_port).
             type: int
@@ -168,7 +187,9 @@ options:
     description:
       - Where the policy of all networks is recorded (JSON, replaced by atomic rename). A run holds an exclusive
         lock on C(<record_path>.lock) from reading the record until it is written back.
-      - Must be an absolute path.
+      - Must be an absolute path of at most 120 letters, digits and C(_./+-) (it is written into a rule comment).
+      - One firewall table (C(inet netplumb), or the C(NETPLUMB) chains) holds the rules of one record; a run
+        whose O(record_path) differs from the record that owns the rules fails, naming both.
     type: path
     default: /var/lib/netplumb/nat.json
 extends_documentation_fragment:
@@ -317,6 +338,7 @@ def main() -> None:
         "container_port": {"type": "int"},
         "proto": {"type": "str", "choices": ["tcp", "udp", "sctp"], "default": "tcp"},
         "endpoint": {"type": "str"},
+        "container_address6": {"type": "str"},
     }
     spec = resource_argument_spec(
         {
@@ -332,6 +354,7 @@ def main() -> None:
             "publish": {"type": "list", "elements": "dict", "options": publish},
             "cluster_subnets": {"type": "list", "elements": "str"},
             "internal_input": {"type": "str", "choices": ["all", "gateway"]},
+            "publish_to_other_networks": {"type": "bool"},
         }
     )
     spec["backend"] = {"type": "str", "choices": ["auto", "nftables", "iptables"], "default": "auto"}

@@ -407,7 +407,8 @@ def test_endpoint_owned_ports_survive_other_calls(lab, flavour):
         return [{"network": "neta", "publish": [pub]}]
 
     first = lab.converge(backend, ports("c1", 8081, "10.88.0.2"), endpoints=["c1"])
-    assert first["changed"] and [a["kind"] for a in first["actions"]] == [backend, "nat network"]
+    assert first["changed"] and [a["kind"] for a in first["actions"]] == ["sysctl", backend, "nat network"]
+    assert first["actions"][0]["name"] == f"net.ipv4.conf.{lab.br['a']}.route_localnet", "now localhost reaches it"
     assert lab.fetch(lab.outside, HOST_UL, 8081) == "hello-c1"
     # two calls at once, each with its own endpoints: both sets of ports end up published
     errors = []
@@ -647,3 +648,76 @@ def test_internal_input(lab, flavour):
     bad[0]["internal_input"] = "gateway"
     with pytest.raises(ValidationError, match="internal_input gateway applies to internal networks only"):
         lab.converge(backend, bad)
+
+
+@pytest.mark.parametrize("flavour", BACKENDS)
+def test_localhost_reaches_published_ports(lab, flavour):
+    """Issue 9.2: localhost:PORT on the host reaches a port published on 0.0.0.0, also while another network
+    publishes on 127.0.0.1, and with hairpin off (Docker answers in both proxy modes)."""
+    backend = backend_of(lab, flavour)
+    lab.serve(lab.c[1], 80, "hello-c1")
+    lab.serve(lab.c[3], 80, "hello-c3")
+    policy = lab.policy()
+    policy[1]["publish"] = [
+        {"host_ip": "127.0.0.1", "host_port": 8082, "container_address": "10.89.0.2", "container_port": 80}
+    ]
+    lab.converge(backend, policy)
+    assert lab.fetch(lab.host, "127.0.0.1", 8080) == "hello-c1"
+    assert lab.fetch(lab.host, "127.0.0.1", 8082) == "hello-c3"
+    assert lab.fetch(lab.host, HOST_UL, 8080) == "hello-c1"
+    policy[0]["hairpin"] = False
+    assert lab.converge(backend, policy)["changed"]
+    assert lab.fetch(lab.host, "127.0.0.1", 8080) == "hello-c1"
+    assert lab.fetch(lab.outside, HOST_UL, 8080) == "hello-c1"
+
+
+@pytest.mark.parametrize("flavour", ["nftables", "iptables-nft"])
+def test_wildcard_port_on_both_families(lab, flavour):
+    backend = backend_of(lab, flavour)
+    lab.add_ipv6()
+    lab.serve(lab.c[1], 80, "hello-c1-v4")
+    lab.serve(lab.c[1], 80, "hello-c1-v6", family=6)
+    pub = [
+        {"host_port": 8080, "container_address": "10.88.0.2", "container_address6": "fd00:88::2", "container_port": 80}
+    ]
+    lab.converge(backend, lab.policy(subnets=["10.88.0.0/24", "fd00:88::/64"], publish=pub))
+    assert lab.fetch(lab.outside, HOST_UL, 8080) == "hello-c1-v4"
+    assert lab.fetch(lab.outside, "fd00:18::1", 8080) == "hello-c1-v6"
+
+
+@pytest.mark.parametrize("flavour", ["nftables", "iptables-nft", "iptables-legacy"])
+def test_publish_to_other_networks(lab, flavour):
+    backend = backend_of(lab, flavour)
+    lab.serve(lab.c[1], 80)  # prints the peer address
+    lab.serve(lab.c[1], 7000, "unpublished")
+    lab.converge(backend, lab.policy())
+    assert lab.fetch(lab.c[3], HOST_UL, 8080) == "", "isolated by default"
+    assert lab.converge(backend, lab.policy(publish_to_other_networks=True))["changed"]
+    # as through Docker's proxy, the container sees its own gateway (network b's outbound masquerade)
+    assert lab.fetch(lab.c[3], HOST_UL, 8080) == "10.88.0.1", "reached through the host address"
+    assert lab.fetch(lab.c[3], "10.89.0.1", 8080) == "10.88.0.1", "also through its own gateway address"
+    assert lab.fetch(lab.c[3], "10.88.0.2", 7000) == "", "nothing but the published ports"
+    assert lab.fetch(lab.c[3], "10.88.0.2", 80) == ""
+    assert not lab.ping(lab.c[3], "10.88.0.2")
+    assert lab.fetch(lab.c[4], HOST_UL, 8080) == "", "internal networks stay confined"
+    assert lab.fetch(lab.c[2], HOST_UL, 8080) == "10.88.0.1", "hairpin as before"
+
+
+@pytest.mark.parametrize("flavour", ["nftables", "iptables-nft"])
+def test_second_record_for_one_table_is_refused(lab, flavour, tmp_path):
+    """Issue 10.7: a second record_path must not silently replace the first record's rules."""
+    backend = backend_of(lab, flavour)
+    lab.serve(lab.c[1], 80, "hello-c1")
+    lab.converge(backend, lab.policy())
+    other = str(tmp_path / "other" / "nat.json")
+    net = [{"network": "x", "bridge": f"{lab.p}x", "subnets": ["10.95.0.0/24"]}]
+    with pytest.raises(ConflictError, match=f"record {lab.record}, but this run's record_path is {other}"):
+        lab.converge(backend, net, record=other)
+    with pytest.raises(ConflictError, match="one table holds one record"):
+        lab.converge(backend, [], state="deleted", scope={"prefix": ""}, record=other)
+    assert not Path(other).exists()
+    assert lab.fetch(lab.outside, HOST_UL, 8080) == "hello-c1"
+    assert lab.converge(backend, lab.policy())["changed"] is False
+    with pytest.raises(ValidationError, match="must be an absolute path"):
+        lab.converge(backend, net, record="relative/nat.json")
+    assert not Path("/relative").exists()

@@ -115,3 +115,72 @@ def test_endpoint_port_outside_subnet_or_clashing_fails():
     after = target(params(["c2"], [{"network": "db", "publish": [pub("c2", 8080, "10.2.0.3")]}]), recorded)
     with pytest.raises(ValidationError, match=r"db \(endpoint c2\) and network web \(endpoint c1\) both"):
         engine.check_policy(list(after.values()))
+
+
+def test_container_address6_publishes_the_same_port_on_both_families():
+    net = parse_network(
+        {
+            "network": "dual",
+            "bridge": "br0",
+            "subnets": ["10.1.0.0/24", "fd00:1::/64"],
+            "publish": [
+                {"host_port": 8080, "container_address": "10.1.0.2", "container_address6": "fd00:1::2", "endpoint": "c"}
+            ],
+        }
+    )
+    assert [(p.host_ip, p.container_address, p.endpoint) for p in net.publish] == [
+        ("0.0.0.0", "10.1.0.2", "c"),
+        ("::", "fd00:1::2", "c"),
+    ]
+    six = iptables.render(derive_rules([net]), 6)["chains"]["nat"]["NETPLUMB"]
+    assert six == ["-p tcp -m tcp --dport 8080 -m comment --comment dual -j DNAT --to-destination [fd00:1::2]:8080"]
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"host_ip": "192.0.2.1", "container_address6": "fd00:1::2"}, "needs an IPv6 address"),
+        ({"container_address6": "10.1.0.3"}, "needs an IPv6 address"),
+        ({"container_address6": "fd00:9::2"}, "fd00:9::2 is outside the network's subnets"),
+        ({"container_address6": "nope"}, "container_address6 'nope' is not a valid IP address"),
+    ],
+)
+def test_bad_container_address6(item, message):
+    entry = {"network": "dual", "bridge": "br0", "subnets": ["10.1.0.0/24", "fd00:1::/64"]}
+    entry["publish"] = [{"host_port": 8080, "container_address": "10.1.0.2", **item}]
+    with pytest.raises(ValidationError, match=message):
+        parse_network(entry)
+
+
+def test_publish_to_other_networks_returns_dnat_traffic_from_isolation():
+    web = dict(WEB, publish_to_other_networks="yes")
+    internal = {"network": "in", "bridge": "br9", "subnets": ["10.9.0.0/24"], "internal": True}
+    iso = iptables.render(derive_rules([parse_network(web), parse_network(DB), parse_network(internal)]), 4)
+    assert iso["chains"]["filter"]["NETPLUMB-ISOLATION-STAGE-1"][2:4] == [
+        "-o br0 -m conntrack --ctstate DNAT -m comment --comment web -j RETURN",
+        "-i br0 -m conntrack --ctstate DNAT --ctdir REPLY -m comment --comment web -j RETURN",
+    ], "after the internal network's drops, before every isolation jump"
+    plain = iptables.render(derive_rules([parse_network(WEB), parse_network(DB)]), 4)
+    assert not any("RETURN" in r for r in plain["chains"]["filter"]["NETPLUMB-ISOLATION-STAGE-1"])
+
+
+def test_the_owner_record_is_written_and_read_back():
+    from ansible_collections.netplumb.container.plugins.module_utils._firewall import nftables
+
+    r = derive_rules([parse_network(WEB)], owner=REC)
+    fwd = iptables.render(r, 4)["chains"]["filter"]["NETPLUMB-FORWARD"]
+    assert f"-m comment --comment record={REC} -j NETPLUMB-ISOLATION-STAGE-1" in fwd
+    save = f'*filter\n:NETPLUMB-FORWARD - [0:0]\n-A NETPLUMB-FORWARD -m comment --comment "record={REC}" -j X\n'
+    assert iptables.owner(iptables.parse_save(save)) == REC
+    chains = nftables.render(r)
+    assert nftables.owner({"rules": chains, "chains": {}}) == REC
+    assert nftables.owner(None) is None
+    with pytest.raises(engine.ConflictError, match=f"holds the rules of the record {REC}.*record_path is /b/nat.json"):
+        engine.check_owner(REC, "/b/nat.json", "table inet netplumb")
+    engine.check_owner(None, "/b/nat.json", "table inet netplumb")  # rules from before owners: adopted
+
+
+@pytest.mark.parametrize("path", ["nat.json", "./x/nat.json", "/var/lib/a b.json", "/var/../etc/x", "/" + "a" * 130])
+def test_bad_record_path_is_refused(path):
+    with pytest.raises(ValidationError, match="nat record_path"):
+        engine.validate({"config": [WEB], "record_path": path})

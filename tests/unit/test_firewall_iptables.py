@@ -48,12 +48,13 @@ COMMIT
 :NETPLUMB - [0:0]
 :NETPLUMB-POSTROUTING - [0:0]
 -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment netplumb.container -j NETPLUMB
--A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment netplumb.container -j NETPLUMB
+-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment netplumb.container -j NETPLUMB
 -I POSTROUTING 1 -m comment --comment netplumb.container -j NETPLUMB-POSTROUTING
 -A NETPLUMB -p tcp -m tcp --dport 8080 -m comment --comment web -j DNAT --to-destination 10.1.0.2:80
 -A NETPLUMB-POSTROUTING -s 10.1.0.0/24 ! -o br0 -m comment --comment web -j MASQUERADE
 -A NETPLUMB-POSTROUTING -s 10.1.0.0/24 -d 10.1.0.2/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT \
 -m comment --comment web -j MASQUERADE
+-A NETPLUMB-POSTROUTING -s 127.0.0.0/8 -o br0 -m comment --comment web -j MASQUERADE
 COMMIT
 *raw
 :NETPLUMB-PREROUTING - [0:0]
@@ -140,11 +141,14 @@ def test_v6_snat_hairpin_off_and_loopback_publish():
         "! -d ::1/128 -m addrtype --dst-type LOCAL -m comment --comment netplumb.container -j NETPLUMB"
     ]
     four = iptables.render(r, 4)
+    # hairpin off: no hairpin masquerade, but localhost on the host still reaches the port (issue 9.2)
     assert four["chains"]["nat"]["NETPLUMB-POSTROUTING"] == [
-        "-s 10.6.0.0/24 ! -o br6 -m comment --comment six -j SNAT --to-source 192.0.2.7"
+        "-s 10.6.0.0/24 ! -o br6 -m comment --comment six -j SNAT --to-source 192.0.2.7",
+        "-s 127.0.0.0/8 -o br6 -m comment --comment six -j MASQUERADE",
     ]
-    # hairpin off: no loopback publishing path, no hairpin masquerade
-    assert "127.0.0.0/8" in four["jumps"]["nat"]["OUTPUT"][0]
+    assert four["jumps"]["nat"]["OUTPUT"] == [
+        "-m addrtype --dst-type LOCAL -m comment --comment netplumb.container -j NETPLUMB"
+    ]
 
 
 def test_loopback_publish_with_hairpin_opens_output_and_masquerades_localhost():

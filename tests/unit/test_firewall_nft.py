@@ -38,8 +38,9 @@ def render(*entries):
 def test_exact_rules_from_model():
     chains = render(WEB)
     assert chains["prerouting"] == [{"expr": [LOCAL, {"jump": {"target": "dnat"}}]}]
+    # a wildcard port: localhost on the host reaches it too (issue 9.2)
     assert chains["output"] == [
-        {"expr": [LOCAL, m(DADDR, {"prefix": {"addr": "127.0.0.0", "len": 8}}, "!="), {"jump": {"target": "dnat"}}]}
+        {"expr": [LOCAL, m({"meta": {"key": "nfproto"}}, "ipv4"), {"jump": {"target": "dnat"}}]}
     ]
     assert chains["dnat"] == [
         {
@@ -61,6 +62,10 @@ def test_exact_rules_from_model():
                 m(TCP_DPORT, 80),
                 {"masquerade": None},
             ],
+            "comment": "web",
+        },
+        {
+            "expr": [m(SADDR, {"prefix": {"addr": "127.0.0.0", "len": 8}}), m(OIF, "br0"), {"masquerade": None}],
             "comment": "web",
         },
     ]
@@ -119,12 +124,15 @@ def test_icc_false_snat_and_v6():
     }
 
 
-def test_route_localnet_for_loopback_publish_with_hairpin_only():
-    pub = [{"host_ip": "127.0.0.1", "host_port": 8080, "container_address": "10.1.0.2"}]
-    assert sysctls_needed([parse_network(dict(WEB, publish=pub))])["net.ipv4.conf.br0.route_localnet"] == "1"
-    assert "net.ipv4.conf.br0.route_localnet" not in sysctls_needed(
-        [parse_network(dict(WEB, publish=pub, hairpin=False))]
-    )
+def test_route_localnet_on_every_bridge_a_localhost_dnat_reaches():
+    key = "net.ipv4.conf.br0.route_localnet"
+    for host_ip in ("127.0.0.1", "0.0.0.0", None):
+        pub = [{"host_ip": host_ip, "host_port": 8080, "container_address": "10.1.0.2"}]
+        for hairpin in (True, False):
+            assert sysctls_needed([parse_network(dict(WEB, publish=pub, hairpin=hairpin))])[key] == "1"
+    pub = [{"host_ip": "192.0.2.1", "host_port": 8080, "container_address": "10.1.0.2"}]
+    assert key not in sysctls_needed([parse_network(dict(WEB, publish=pub))])
+    assert key not in sysctls_needed([parse_network(dict(WEB, publish=[]))])
 
 
 def listing(chains, user_rules=()):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from typing import Any, Hashable
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
@@ -60,6 +61,8 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
 )
 
 BACKENDS = ("auto", "nftables", "iptables")
+RECORD_PATH_MAX = 120
+_RECORD_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]+$")
 
 
 class NatResource(NamedResource):
@@ -177,8 +180,8 @@ def run(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         recorded = record.backend if have else None
         backend, variant, why = bk.choose(snap, req.backend, recorded)
         steps = sysctl_steps(networks, check_mode, warnings)
-        steps += other_backend_steps(snap, backend, variant)
-        steps += firewall_steps(snap, backend, variant, networks, record)
+        steps += other_backend_steps(snap, backend, variant, req.store.path)
+        steps += firewall_steps(snap, backend, variant, networks, record, req.store.path)
         data = {
             "backend": backend if networks else None,
             "variant": variant if networks else None,
@@ -330,6 +333,8 @@ def sysctl_steps(networks: list[Network], check_mode: bool, warnings: list[str])
         current = bk.read_sysctl(key)
         if current is None and check_mode and key.startswith("net.ipv4.conf."):
             warnings.append(f"nat: sysctl {key} does not exist (yet): its bridge is missing")
+            # A bridge made later in the play starts with the namespace's default.
+            current = bk.read_sysctl("net.ipv4.conf.default." + key.rsplit(".", 1)[1])
         elif current is None:
             hint = " (load br_netfilter: modprobe br_netfilter)" if key.startswith("net.bridge.") else ""
             if "route_localnet" in key:
@@ -348,10 +353,20 @@ def _delete_ipt(variant: str, fam: int, text: str, suffix: str = "") -> Step:
     )
 
 
-def other_backend_steps(snap: bk.Snapshot, backend: str, variant: str | None) -> list[Step]:
+def check_owner(found: str | None, path: str, where: str) -> None:
+    """One firewall table holds the rules of one record: another record's rules are never replaced."""
+    if found is not None and found != path:
+        raise ConflictError(
+            f"nat: {where} holds the rules of the record {found}, but this run's record_path is {path}; "
+            f"one table holds one record (use record_path: {found}, or delete that policy with it first)"
+        )
+
+
+def other_backend_steps(snap: bk.Snapshot, backend: str, variant: str | None, path: str) -> list[Step]:
     """Switching backends: remove what the collection left in the other one."""
     steps = []
     if backend == "iptables" and snap.nft is not None and not _nft_only_user(snap.nft):
+        check_owner(nftables.owner(snap.nft), path, "table inet netplumb")
         batch = nftables.teardown(snap.nft)
         if batch:
             action = Action("delete", "nftables", "nft-teardown", params={"table": "inet netplumb"}, phase=2)
@@ -363,16 +378,18 @@ def other_backend_steps(snap: bk.Snapshot, backend: str, variant: str | None) ->
             have = snap.ipt[(other, fam)]
             text = iptables.teardown_payload(have) if not iptables.empty(have) else None
             if text:
+                check_owner(iptables.owner(have), path, f"the iptables-{other} NETPLUMB chains")
                 steps.append(_delete_ipt(other, fam, text, "-teardown"))
     return steps
 
 
 def firewall_steps(
-    snap: bk.Snapshot, backend: str, variant: str | None, networks: list[Network], record: Record
+    snap: bk.Snapshot, backend: str, variant: str | None, networks: list[Network], record: Record, path: str
 ) -> list[Step]:
-    rules = derive_rules(networks)
+    rules = derive_rules(networks, owner=path)
     if backend == "nftables":
         have = snap.nft
+        check_owner(nftables.owner(have), path, "table inet netplumb")
         if not networks:
             if have is None or _nft_only_user(have):
                 return []
@@ -395,6 +412,7 @@ def firewall_steps(
     steps = []
     for fam in (4, 6):
         have = snap.ipt[(variant, fam)]
+        check_owner(iptables.owner(have), path, f"the iptables-{variant} NETPLUMB chains")
         if fam not in rendered_families(networks, "iptables"):
             text = iptables.teardown_payload(have) if not iptables.empty(have) else None
             if text:
@@ -411,9 +429,17 @@ def firewall_steps(
 
 
 def record_store(path: str) -> JsonStore:
-    """The policy record: no format marker (its format predates the shared store); lock on <path>.lock."""
+    """The policy record: no format marker (its format predates the shared store); lock on <path>.lock.
+
+    The path is written into a rule comment (nft keeps at most 128 bytes), hence its limits.
+    """
     if not isinstance(path, str) or not os.path.isabs(path):
         raise ValidationError(f"nat record_path {path!r} must be an absolute path (nothing was written)")
+    if not _RECORD_PATH_RE.match(path) or len(path) > RECORD_PATH_MAX or "/../" in path + "/":
+        raise ValidationError(
+            f"nat record_path {path!r} must be at most {RECORD_PATH_MAX} characters of letters, digits and _./+- "
+            "without '..' (it is written into a rule comment)"
+        )
     return JsonStore(path, None, "nat record")
 
 

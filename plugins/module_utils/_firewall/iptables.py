@@ -90,6 +90,8 @@ def rule_spec(rule: Rule, family: int, comment: str | None = None) -> str:
         parts += ["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"]
     elif rule.ct == "dnat":
         parts += ["-m", "conntrack", "--ctstate", "DNAT"]
+    elif rule.ct == "dnat-reply":
+        parts += ["-m", "conntrack", "--ctstate", "DNAT", "--ctdir", "REPLY"]
     if rule.local_dst:
         parts += ["-m", "addrtype", "--dst-type", "LOCAL"]
     if rule.local_dst_not_iif:
@@ -240,6 +242,15 @@ def teardown_payload(have: dict[str, Any]) -> str | None:
         if lines:
             text += [f"*{table}", *lines, "COMMIT"]
     return "\n".join(text) + "\n" if text else None
+
+
+def owner(have: dict[str, Any]) -> str | None:
+    """The record whose rules the chains hold (the comment of the jump to isolation stage 1)."""
+    for spec in have["filter"]["chains"].get(f"{PREFIX}-FORWARD", []):
+        words = spec.split()
+        if "--comment" in words and words[words.index("--comment") + 1].startswith("record="):
+            return words[words.index("--comment") + 1][len("record=") :]
+    return None
 
 
 def empty(have: dict[str, Any]) -> bool:

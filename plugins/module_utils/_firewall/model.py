@@ -101,14 +101,17 @@ class Network:
     # Subnets of the same cluster on other hosts: forwarded in, never masqueraded to.
     cluster_subnets: tuple[str, ...] = ()
     internal_input: str = "all"  # gateway: an internal network reaches only its own addresses on the host
+    publish_to_other_networks: bool = False
     # The options the user gave (state=merged keeps the others from the recorded network).
     given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
     def families(self) -> set[int]:
         return {ipaddress.ip_network(s).version for s in self.subnets}
 
-    def loopback_publish(self) -> bool:
-        return self.hairpin and any(p.loopback for p in self.publish)
+    def localhost_publish(self) -> bool:
+        """``localhost:PORT`` on the host can be DNATed to this network (an IPv4 port on 0.0.0.0 or 127.x),
+        so its bridge needs route_localnet and the 127/8 masquerade."""
+        return any(p.family == 4 and (p.wildcard or p.loopback) for p in self.publish)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,14 +133,21 @@ class Rule:
     daddr_neg: bool = False
     proto: str | None = None
     dport: int | None = None
-    ct: str | None = None  # "established,related" | "dnat"
+    ct: str | None = None  # "established,related" | "dnat" | "dnat-reply" (a reply of a DNATed connection)
     local_dst: bool = False
     local_dst_not_iif: bool = False  # to a local address that is not one of the input interface's
     comment: str | None = None
 
 
-NETWORK_OPTIONS = ("masquerade", "icc", "internal", "isolate", "hairpin")
-_DEFAULTS = {"masquerade": True, "icc": True, "internal": False, "isolate": True, "hairpin": True}
+NETWORK_OPTIONS = ("masquerade", "icc", "internal", "isolate", "hairpin", "publish_to_other_networks")
+_DEFAULTS = {
+    "masquerade": True,
+    "icc": True,
+    "internal": False,
+    "isolate": True,
+    "hairpin": True,
+    "publish_to_other_networks": False,
+}
 
 
 def parse_network(entry: dict[str, Any]) -> Network:
@@ -220,10 +230,21 @@ def parse_publish(raw: Any, where: str, subnets: list | None) -> list[Publish]:
     endpoint = raw.get("endpoint")
     if endpoint is not None:
         endpoint = check_netns_name(endpoint, f"{where}: publish endpoint")
-    pub = Publish(str(host_ip), host_port, str(caddr), cport, proto, endpoint)
+    out = [Publish(str(host_ip), host_port, str(caddr), cport, proto, endpoint)]
+    caddr6 = raw.get("container_address6")
+    if caddr6 not in (None, ""):
+        # Docker's proxy listens on 0.0.0.0 and ::; here the same port on :: goes to the container's IPv6 address.
+        caddr6 = parse_ip(caddr6, f"{where}: publish container_address6")
+        if caddr6.version != 6 or caddr.version != 4 or host_ip != "0.0.0.0":
+            raise ValidationError(
+                f"{where}: publish {host_ip}:{host_port}: container_address6 {caddr6} needs an IPv6 address, "
+                "an IPv4 container_address and host_ip 0.0.0.0 (or none): it publishes the same port on ::"
+            )
+        out.append(Publish("::", host_port, str(caddr6), cport, proto, endpoint))
     if subnets is not None:
-        check_in_subnets(pub, where, subnets)
-    return [pub]
+        for pub in out:
+            check_in_subnets(pub, where, subnets)
+    return out
 
 
 def check_in_subnets(pub: Publish, where: str, subnets: list) -> None:
@@ -320,22 +341,30 @@ def _host(addr: str) -> str:
     return str(ipaddress.ip_network(addr))
 
 
-def derive_rules(networks: list[Network]) -> list[Rule]:
-    """The whole ruleset of a policy, in evaluation order within each logical chain."""
+JUMP_ISO1 = Rule(FWD, "jump", ISO1)
+
+
+def derive_rules(networks: list[Network], owner: str | None = None) -> list[Rule]:
+    """The whole ruleset of a policy, in evaluation order within each logical chain.
+
+    ``owner`` (the record's path) is written into the comment of the jump to isolation stage 1, so
+    that a run with another record sees that the rules are not its own.
+    """
     nets = sorted(networks, key=lambda n: n.name)
     fams = families(nets)
     rules: list[Rule] = [Rule(PRE, "jump", DNAT, local_dst=True)]
-    if any(n.loopback_publish() for n in nets):
-        rules.append(Rule(OUT, "jump", DNAT, local_dst=True))
+    if any(n.localhost_publish() for n in nets):
+        rules.append(Rule(OUT, "jump", DNAT, family=4, local_dst=True))
     else:
         rules.append(Rule(OUT, "jump", DNAT, family=4, daddr="127.0.0.0/8", daddr_neg=True, local_dst=True))
-        rules.append(Rule(OUT, "jump", DNAT, family=6, daddr="::1/128", daddr_neg=True, local_dst=True))
+    # IPv6 has no route_localnet: ::1 cannot be DNATed to a container.
+    rules.append(Rule(OUT, "jump", DNAT, family=6, daddr="::1/128", daddr_neg=True, local_dst=True))
     # The cluster's other slices reach the containers before isolation and the unpublished-port drop.
     for net in nets:
         for cluster in net.cluster_subnets:
             fam = ipaddress.ip_network(cluster).version
             rules.append(Rule(FWD, "accept", family=fam, saddr=cluster, oif=net.bridge, comment=net.name))
-    rules.append(Rule(FWD, "jump", ISO1))
+    rules.append(JUMP_ISO1)
     # Networks that are not isolated reach the others before any network's unpublished-port drop,
     # so that the drop (which only knows its own bridge) does not depend on the order of the networks.
     for net in nets:
@@ -360,6 +389,12 @@ def derive_rules(networks: list[Network]) -> list[Rule]:
                 if other.name != net.name:
                     rules.append(Rule(ISO1, "drop", iif=net.bridge, oif=other.bridge, comment=net.name))
         rules.append(Rule(ISO2, "drop", oif=net.bridge, comment=net.name))
+    # Other networks' containers reach published ports through a host address (DNATed), and the
+    # replies go back, past the isolation (internal networks stay confined: their drops come first).
+    for net in nets:
+        if net.publish_to_other_networks and net.publish:
+            rules.append(Rule(ISO1, "return", oif=net.bridge, ct="dnat", comment=net.name))
+            rules.append(Rule(ISO1, "return", iif=net.bridge, ct="dnat-reply", comment=net.name))
     # Internal networks: their drops come first in stage 1, as in Docker.
     internal = []
     for net in nets:
@@ -372,7 +407,10 @@ def derive_rules(networks: list[Network]) -> list[Rule]:
                 internal.append(
                     Rule(ISO1, "drop", family=fam, daddr=subnet, daddr_neg=True, iif=net.bridge, comment=net.name)
                 )
-    rules = internal + rules
+    cross = [r for r in rules if r.chain == ISO1 and r.verdict == "return"]
+    rules = internal + cross + [r for r in rules if r not in cross]
+    if owner:
+        rules = [dataclasses.replace(r, comment=f"record={owner}") if r == JUMP_ISO1 else r for r in rules]
     return [r for r in rules if r.family is None or r.family in fams]
 
 
@@ -455,7 +493,7 @@ def _network_rules(net: Network) -> list[Rule]:
                     comment=name,
                 )
             )
-    if net.loopback_publish():
+    if net.localhost_publish():
         out.append(Rule(POST, "masquerade", family=4, saddr=str(LOOPBACK4), oif=br, comment=name))
     return out
 
@@ -471,7 +509,7 @@ def sysctls_needed(networks: list[Network]) -> dict[str, str]:
     if 6 in fams:
         want["net.ipv6.conf.all.forwarding"] = "1"
     for net in networks:
-        if net.loopback_publish():
+        if net.localhost_publish():
             want[f"net.ipv4.conf.{net.bridge}.route_localnet"] = "1"
     if any(not n.icc for n in networks):
         # icc=false drops bridged frames, so they must pass the IP hooks (br_netfilter); IPv6 always

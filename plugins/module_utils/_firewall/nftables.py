@@ -87,8 +87,10 @@ def rule_expr(rule: Rule) -> list[dict[str, Any]]:
         expr.append(_match({"fib": {"result": "type", "flags": ["daddr", "iif"]}}, "local", neg=True))
     if rule.ct == "established,related":
         expr.append(_match({"ct": {"key": "state"}}, ["established", "related"], op="in"))
-    elif rule.ct == "dnat":
+    elif rule.ct in ("dnat", "dnat-reply"):
         expr.append(_match({"ct": {"key": "status"}}, "dnat", op="in"))
+    if rule.ct == "dnat-reply":
+        expr.append(_match({"ct": {"key": "direction"}}, "reply"))
     if rule.proto:
         expr.append(_match(_payload(rule.proto, "dport"), rule.dport))
     expr.append(_verdict(rule))
@@ -197,6 +199,14 @@ def teardown(have: dict[str, Any] | None) -> dict[str, Any] | None:
 def marked(have: dict[str, Any]) -> bool:
     """The table carries the ownership mark (the comment of the jump to the user chain)."""
     return any(item.get("comment") == OWNER_MARK for item in have["rules"].get("forward", []))
+
+
+def owner(have: dict[str, Any] | None) -> str | None:
+    """The record whose rules the table holds (the comment of the jump to isolation stage 1)."""
+    for item in (have or {"rules": {}})["rules"].get("forward", []):
+        if str(item.get("comment", "")).startswith("record="):
+            return item["comment"][len("record=") :]
+    return None
 
 
 def user_rules(have: dict[str, Any] | None) -> int:
