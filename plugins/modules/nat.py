@@ -120,7 +120,8 @@ options:
         elements: str
         version_added: 0.2.0
       publish:
-        description: Ports published on the host.
+        description:
+          - Ports published on the host. The whole policy holds at most 10,000 published ports.
         type: list
         elements: dict
         suboptions:

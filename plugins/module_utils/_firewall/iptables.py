@@ -13,7 +13,6 @@ iptables-nft and iptables-legacy), so comparing is comparing lines.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
@@ -28,6 +27,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall.model
     PUB,
     RAW,
     Rule,
+    ip_net,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 
@@ -70,7 +70,7 @@ _INSERTED = {("filter", "FORWARD"), ("nat", "POSTROUTING"), ("filter", "INPUT"),
 
 
 def _addr(cidr: str, family: int) -> str:
-    return str(ipaddress.ip_network(cidr))
+    return str(ip_net(cidr))
 
 
 def rule_spec(rule: Rule, family: int, comment: str | None = None) -> str:

@@ -19,6 +19,7 @@ Docker's bridge driver (docs/nat.md maps them rule by rule):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 from typing import Any
 
@@ -207,7 +208,7 @@ def parse_publish(raw: Any, where: str, subnets: list | None) -> list[Publish]:
     (against the recorded network, when only the ports of endpoints are given)."""
     if not isinstance(raw, dict):
         raise ValidationError(f"{where}: publish item {raw!r} is not a dict")
-    caddr = parse_ip(raw.get("container_address"), f"{where}: publish container_address")
+    caddr = _ip(raw.get("container_address"), f"{where}: publish container_address")
     host_port = parse_port(raw.get("host_port"), f"{where}: publish host_port")
     cport = raw.get("container_port")
     cport = host_port if cport is None else parse_port(cport, f"{where}: publish container_port")
@@ -218,8 +219,8 @@ def parse_publish(raw: Any, where: str, subnets: list | None) -> list[Publish]:
     if host_ip in (None, ""):
         host_ip = "0.0.0.0" if caddr.version == 4 else "::"
     else:
-        host_ip = str(parse_ip(host_ip, f"{where}: publish host_ip"))
-    if ipaddress.ip_address(host_ip).version != caddr.version:
+        host_ip = str(_ip(host_ip, f"{where}: publish host_ip"))
+    if _ip(host_ip, "host_ip").version != caddr.version:
         raise ValidationError(
             f"{where}: publish {host_ip}:{host_port}: host_ip and container_address {caddr} differ in IP version"
         )
@@ -234,7 +235,7 @@ def parse_publish(raw: Any, where: str, subnets: list | None) -> list[Publish]:
     caddr6 = raw.get("container_address6")
     if caddr6 not in (None, ""):
         # Docker's proxy listens on 0.0.0.0 and ::; here the same port on :: goes to the container's IPv6 address.
-        caddr6 = parse_ip(caddr6, f"{where}: publish container_address6")
+        caddr6 = _ip(caddr6, f"{where}: publish container_address6")
         if caddr6.version != 6 or caddr.version != 4 or host_ip != "0.0.0.0":
             raise ValidationError(
                 f"{where}: publish {host_ip}:{host_port}: container_address6 {caddr6} needs an IPv6 address, "
@@ -248,8 +249,8 @@ def parse_publish(raw: Any, where: str, subnets: list | None) -> list[Publish]:
 
 
 def check_in_subnets(pub: Publish, where: str, subnets: list) -> None:
-    addr = ipaddress.ip_address(pub.container_address)
-    if not any(addr in ipaddress.ip_network(s) for s in subnets):
+    addr = _ip(pub.container_address, "container_address")
+    if not any(addr in ip_net(str(s)) for s in subnets):
         raise ValidationError(
             f"{where}: published container_address {pub.container_address} is outside the network's subnets "
             f"({', '.join(map(str, subnets))})"
@@ -337,8 +338,24 @@ def rendered_families(networks: list[Network], backend: str) -> list[int]:
     return sorted(fams)
 
 
+# A range of thousands of ports repeats one container address: parse each text once (issue 10 item 11).
+@functools.lru_cache(maxsize=4096)
+def ip_net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text)
+
+
+@functools.lru_cache(maxsize=4096)
 def _host(addr: str) -> str:
     return str(ipaddress.ip_network(addr))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_ip(value: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return parse_ip(value, what)
+
+
+def _ip(value: Any, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return _parse_ip(value, what) if isinstance(value, str) else parse_ip(value, what)
 
 
 JUMP_ISO1 = Rule(FWD, "jump", ISO1)
@@ -477,9 +494,8 @@ def _network_rules(net: Network) -> list[Rule]:
             )
         )
         if net.hairpin:
-            subnet = next(
-                s for s in net.subnets if ipaddress.ip_address(pub.container_address) in ipaddress.ip_network(s)
-            )
+            addr = _ip(pub.container_address, "container_address")
+            subnet = next(s for s in net.subnets if addr in ip_net(s))
             out.append(
                 Rule(
                     POST,

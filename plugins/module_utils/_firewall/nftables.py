@@ -12,7 +12,6 @@ flushed: it is the user's place, evaluated first from ``forward``.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import Any
 
@@ -28,6 +27,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall.model
     PUB,
     RAW,
     Rule,
+    ip_net,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 
@@ -57,7 +57,7 @@ def _match(left: dict[str, Any], right: Any, neg: bool = False, op: str = "==") 
 
 
 def _addr(cidr: str) -> Any:
-    net = ipaddress.ip_network(cidr)
+    net = ip_net(cidr)
     if net.prefixlen == net.max_prefixlen:
         return str(net.network_address)
     return {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
