@@ -100,6 +100,10 @@ def test_withdrawing_from_an_unrecorded_network_is_a_no_op_and_adding_fails():
         (params("c1"), "must be a list"),
         (params(["c1"], [{"network": "web", "publish": [pub("c1", 70000, "10.1.0.2")]}]), "out of range"),
         (params(["c1"], [{"network": "a/b"}]), "nat network 'a/b' is not allowed"),
+        ({"config": [dict(WEB, network="-web")], "record_path": REC}, "nat network '-web' is not allowed"),
+        ({"config": [dict(WEB, icc="maybe")], "record_path": REC}, "icc: 'maybe' is not a boolean"),
+        ({"config": [WEB], "record_path": REC, "force": "sure"}, "nat force: 'sure' is not a boolean"),
+        ({"config": [WEB], "record_path": REC, "backend": "pf"}, "nat backend must be one of"),
         (params(["c1"], record_path="nat.json"), "must be an absolute path"),
     ],
 )
@@ -184,3 +188,17 @@ def test_the_owner_record_is_written_and_read_back():
 def test_bad_record_path_is_refused(path):
     with pytest.raises(ValidationError, match="nat record_path"):
         engine.validate({"config": [WEB], "record_path": path})
+
+
+def test_big_ranges_are_checked_and_capped():
+    def entry(name, octet, ports):
+        publish = [{"host_port": 1024 + i, "container_address": f"10.{octet}.0.2"} for i in ports]
+        return {"network": name, "bridge": f"br{octet}", "subnets": [f"10.{octet}.0.0/24"], "publish": publish}
+
+    nets = [parse_network(entry("a", 1, range(5000))), parse_network(entry("b", 2, range(5000, 10000)))]
+    engine.check_policy(nets)
+    clash = parse_network(entry("c", 3, [9999]))
+    with pytest.raises(ValidationError, match=r"network b and network c both publish 0.0.0.0:11023/tcp"):
+        engine.check_policy([*nets[1:], clash])
+    with pytest.raises(ValidationError, match="10001 published ports in the policy; at most 10000"):
+        engine.check_policy([*nets, clash])
