@@ -18,6 +18,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._endpoints impo
 )
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
+from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_bool
 from ansible_collections.netplumb.container.plugins.module_utils._verify import (
     host_checks,
     outside_checks,
@@ -46,6 +47,32 @@ def endpoint_wiring(containers: list[dict[str, Any]], networks: list[dict[str, A
         return wiring(endpoints, _networks_by_name(networks), _allocations(ipam))
     except ValidationError as exc:
         raise AnsibleFilterError(exc.msg) from None
+
+
+def bridge_network_check(networks: Any, var: str = "bridge_network_networks") -> dict[str, Any]:
+    """The role's pre-flight: {"networks": checked and completed} or {"error": one line naming variable and value}.
+
+    Returned, not raised, so that the role's fail task shows the message as it is.
+    """
+    try:
+        return {"networks": normalise_networks(networks, var)}
+    except ValidationError as exc:
+        return {"error": exc.msg}
+
+
+def endpoints_check(containers: Any, networks: Any, purge: Any = False) -> dict[str, Any]:
+    """The endpoints role's pre-flight: checked networks, the ipam requests and the parsed flags, or {"error"}."""
+    try:
+        defs = normalise_networks(networks, "endpoints_networks")
+        endpoints = parse_containers(containers, [n["name"] for n in defs])
+        check_against_networks(endpoints, _networks_by_name(defs))
+        return {
+            "networks": defs,
+            "ipam": ipam_requests(endpoints),
+            "purge": parse_bool(purge, "endpoints_purge"),
+        }
+    except ValidationError as exc:
+        return {"error": exc.msg}
 
 
 def bridge_networks(networks: list[dict[str, Any]], var: str = "bridge_network_networks") -> list[dict[str, Any]]:
@@ -125,6 +152,8 @@ class FilterModule:
             "endpoint_removal": endpoint_removal,
             "endpoint_kept_publish": endpoint_kept_publish,
             "bridge_networks": bridge_networks,
+            "bridge_network_check": bridge_network_check,
+            "endpoints_check": endpoints_check,
             "keyed": keyed,
             "verify_checks": verify_checks,
             "verify_published": verify_published,

@@ -87,7 +87,9 @@ def _port_range(text: str, where: str, spec: Any) -> list[int]:
 
 def parse_containers(containers: list[dict[str, Any]], network_names: list[str]) -> list[Endpoint]:
     """Validate the role's container list against the known networks; nothing is touched."""
-    if not network_names:
+    if not isinstance(containers, (list, type(None))):
+        raise ValidationError(f"endpoints_containers: {containers!r} is not a list of containers")
+    if containers and not network_names:
         raise ValidationError("endpoints_containers: no networks are defined (bridge_network_networks is empty)")
     endpoints: list[Endpoint] = []
     seen: set[str] = set()

@@ -128,3 +128,28 @@ def check_unique(items: list[Any], key, what: str) -> None:
         if k in seen:
             raise ValidationError(f"{what} {k} is listed more than once in config")
         seen.add(k)
+
+
+def check_no_overlap(subnets: list[tuple[str, Any]], what: str) -> None:
+    """(owner, subnet) pairs: subnets of one family and different owners must not overlap."""
+    nets = sorted(
+        ((ipaddress.ip_network(str(net)), owner) for owner, net in subnets),
+        key=lambda pair: (pair[0].version, pair[0].network_address, pair[0].prefixlen),
+    )
+    widest: dict[int, tuple[Any, str]] = {}
+    # Sorted by start: a subnet overlaps an earlier one exactly when it starts inside the widest-reaching one.
+    for net, owner in nets:
+        prev = widest.get(net.version)
+        if prev is not None and net.network_address <= prev[0].broadcast_address and owner != prev[1]:
+            raise ValidationError(f"{what}: subnets of {prev[1]} ({prev[0]}) and {owner} ({net}) overlap")
+        if prev is None or net.broadcast_address > prev[0].broadcast_address:
+            widest[net.version] = (net, owner)
+
+
+def parse_flags(values: dict[str, Any], defaults: dict[str, bool], where: str) -> dict[str, bool]:
+    """Several booleans of one entry, read with parse_bool; a missing or null key takes its default."""
+    out = {}
+    for key, default in defaults.items():
+        value = values.get(key)
+        out[key] = default if value is None else parse_bool(value, f"{where}.{key}")
+    return out
