@@ -153,3 +153,15 @@ def parse_flags(values: dict[str, Any], defaults: dict[str, bool], where: str) -
         value = values.get(key)
         out[key] = default if value is None else parse_bool(value, f"{where}.{key}")
     return out
+
+
+def check_definition_name(name: Any, what: str = "definition") -> str:
+    """A definition (what one playbook's variables make) names a file on the host: the network-name rule."""
+    return check_network_name(name, what)
+
+
+def check_abs_path(value: Any, what: str) -> str:
+    """A path on the managed host that must not depend on the module's working directory."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValidationError(f"{what}: {value!r} is not an absolute path")
+    return value

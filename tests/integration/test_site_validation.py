@@ -44,6 +44,15 @@ CASES = {
         "argument 'internal' is of type str found in 'bridge_network_networks'. and we were unable to convert to "
         "bool: The value 'sometimes' is not a valid boolean",
     ),
+    # A fixed address the ipam module would refuse is refused before the bridge exists.
+    "h15": (
+        {"endpoints_containers": [{"name": "a", "address": "172.17.255.255"}]},
+        "network docker0: endpoint a: address 172.17.255.255 is the broadcast address of 172.17.0.0/16",
+    ),
+    "h16": (
+        {"endpoints_containers": [{"name": "a", "address": "172.17.0.0"}]},
+        "address 172.17.0.0 is the network address of 172.17.0.0/16",
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._endpoints impo
     wiring,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
 
 NETS = ["docker0", "backend"]
 
@@ -39,8 +40,9 @@ def test_publish_syntax(spec, expected):
     [
         ("80", "host port is required"),
         ("8080:80/icmp", "protocol 'icmp'"),
-        ("70000:80", "outside 1-65535"),
-        ("300.1.1.1:80:80", "invalid host address"),
+        ("70000:80", r"port: 70000 is out of range \(1-65535\)"),
+        ("0:80", r"port: 0 is out of range"),
+        ("300.1.1.1:80:80", "host address '300.1.1.1' is not a valid IP address"),
         ("8000-8002:80-81", "maps 3 host ports to 2"),
         ("9-8:80-81", "reversed"),
     ],
@@ -163,17 +165,25 @@ def test_host_veth_names_are_short_and_stable():
 
 
 DEFS = {
-    "docker0": {"name": "docker0", "subnet": "172.17.0.0/16", "gateway": "172.17.0.1"},
-    "backend": {"name": "backend", "subnet": "10.9.0.0/24", "gateway": "10.9.0.1", "internal": True},
+    net["name"]: net
+    for net in normalise_networks(
+        [
+            {"name": "docker0", "subnet": "172.17.0.0/16", "aux_addresses": {"router": "172.17.0.254"}},
+            {"name": "backend", "subnet": "10.9.0.0/24", "gateway": "10.9.0.1", "internal": True},
+        ]
+    )
 }
 
 
 @pytest.mark.parametrize(
     "containers,message",
     [
-        ([{"name": "a", "address": "10.0.0.5"}], r"10.0.0.5 is not a usable address of network docker0"),
-        ([{"name": "a", "address": "172.17.0.1"}], "not a usable address"),
-        ([{"name": "a", "address": "fd00::5"}], r"network docker0 \(none\)"),
+        ([{"name": "a", "address": "10.0.0.5"}], r"network docker0: endpoint a: address 10.0.0.5 is outside the sub"),
+        ([{"name": "a", "address": "172.17.0.1"}], "172.17.0.1 is the gateway of 172.17.0.0/16"),
+        ([{"name": "a", "address": "172.17.0.0"}], "172.17.0.0 is the network address of 172.17.0.0/16"),
+        ([{"name": "a", "address": "172.17.255.255"}], "is the broadcast address of 172.17.0.0/16"),
+        ([{"name": "a", "address": "172.17.0.254"}], "is the aux address 'router' of"),
+        ([{"name": "a", "address": "fd00::5"}], "network docker0: endpoint a: address fd00::5 has no IPv6 pool"),
         ([{"name": "a", "networks": ["backend"], "publish": ["80:80"]}], "backend is internal"),
         ([{"name": "a", "publish": ["[::]:80:80"]}], "has no IPv6 subnet"),
     ],
@@ -212,3 +222,32 @@ def test_kept_publish_withdraws_only_the_removed_containers_ports():
     assert kept_publish(recorded, networks, removed) == [
         {"network": "docker0", "bridge": "docker0", "publish": [{"host_port": 81, "container_address": "172.17.0.3"}]}
     ]
+
+
+def test_a_huge_port_range_is_checked_in_one_pass():
+    """20000-65535 (issue 10: a quadratic check hung for minutes); a clash inside it is still found."""
+    eps = parse_containers([{"name": "a", "publish": ["20000-65535:20000-65535"]}], NETS)
+    assert len(eps[0].publish) == 45536
+    with pytest.raises(ValidationError, match=r"host port 0\.0\.0\.0:30000/tcp of b is already published by a"):
+        parse_containers(
+            [{"name": "a", "publish": ["20000-65535:20000-65535"]}, {"name": "b", "publish": ["30000:1"]}], NETS
+        )
+
+
+@pytest.mark.parametrize(
+    "first,second,clash",
+    [
+        ("127.0.0.1:80:80", "80:80", True),
+        ("80:80", "127.0.0.1:80:80", True),
+        ("127.0.0.1:80:80", "127.0.0.2:80:80", False),
+        ("[::]:80:80", "80:80", False),
+        ("10.0.0.1:80:80", "10.0.0.1:80:81", True),
+    ],
+)
+def test_host_port_clash_rule(first, second, clash):
+    containers = [{"name": "a", "publish": [first]}, {"name": "b", "publish": [second]}]
+    if clash:
+        with pytest.raises(ValidationError, match="is already published by a"):
+            parse_containers(containers, NETS)
+    else:
+        parse_containers(containers, NETS)
