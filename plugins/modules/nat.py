@@ -82,6 +82,17 @@ options:
           - A container reaching its own published port also needs its bridge port in hairpin mode
             (O(netplumb.container.veth#module:config[].hairpin=true) on the host end of its veth).
         type: bool
+      cluster_subnets:
+        description:
+          - Subnets of the same cluster on other hosts (the other hosts' container subnets, or the whole cluster
+            range), IPv4 and/or IPv6 CIDRs.
+          - Traffic from them to this network's containers is forwarded (it passes isolation and the drop of
+            unpublished ports), and traffic from this network's subnets to them is not masqueraded, so the
+            receiver sees the real container address. Everything else is as without it.
+          - Not for internal networks. Defaults to none.
+        type: list
+        elements: str
+        version_added: 0.2.0
       publish:
         description: Ports published on the host.
         type: list
@@ -106,6 +117,27 @@ options:
             type: str
             choices: [tcp, udp, sctp]
             default: tcp
+          endpoint:
+            description:
+              - The endpoint (container) that owns this port. Recorded with the port, so that a later call with
+                O(endpoints) changes only the ports of the endpoints it names.
+              - Required for every port when O(endpoints) is given, and then one of O(endpoints).
+            type: str
+            version_added: 0.2.0
+  endpoints:
+    description:
+      - Manage only the published ports of these endpoints (containers), nothing else.
+      - For each endpoint named here, its recorded ports become exactly the ones given for it in
+        O(config[].publish) (each with O(config[].publish[].endpoint)); an endpoint named here with no port
+        in O(config) has all its ports withdrawn, from every network.
+      - Ports of other endpoints, ports without an endpoint and every other option of the networks stay as
+        recorded, so two calls with different O(endpoints) never remove each other's ports.
+      - O(config[]) entries then take only O(config[].network) and O(config[].publish). Withdrawing from a
+        network that is not recorded does nothing; publishing on one fails (the network must exist first).
+      - Only with O(state=merged). Clashes with ports of other endpoints or networks fail before any change.
+    type: list
+    elements: str
+    version_added: 0.2.0
   backend:
     description:
       - V(nftables), V(iptables), or V(auto) to pick one and say which in RV(backend).
@@ -121,6 +153,7 @@ options:
     description:
       - Where the policy of all networks is recorded (JSON, replaced by atomic rename). A run holds an exclusive
         lock on C(<record_path>.lock) from reading the record until it is written back.
+      - Must be an absolute path.
     type: path
     default: /var/lib/netplumb/nat.json
 extends_documentation_fragment:
@@ -156,6 +189,19 @@ EXAMPLES = r"""
         subnets: [10.30.0.0/24, "fd00:30::/64"]
         icc: false
         outbound_address: 192.0.2.10
+
+- name: Publish the ports of two containers, leaving every other container's ports as they are
+  netplumb.container.nat:
+    endpoints: [web1, web2]
+    config:
+      - network: bridge
+        publish:
+          - {endpoint: web1, host_port: 8081, container_address: 172.17.0.2, container_port: 80}
+          - {endpoint: web2, host_port: 8082, container_address: 172.17.0.3, container_port: 80}
+
+- name: Withdraw every port of container web2 (from every network)
+  netplumb.container.nat:
+    endpoints: [web2]
 
 - name: Keep exactly these networks in the policy
   netplumb.container.nat:
@@ -243,8 +289,9 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import NatEngine
-from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec, run_module
+from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
+from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import run
+from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec
 
 
 def main() -> None:
@@ -254,6 +301,7 @@ def main() -> None:
         "container_address": {"type": "str", "required": True},
         "container_port": {"type": "int"},
         "proto": {"type": "str", "choices": ["tcp", "udp", "sctp"], "default": "tcp"},
+        "endpoint": {"type": "str"},
     }
     spec = resource_argument_spec(
         {
@@ -267,12 +315,14 @@ def main() -> None:
             "isolate": {"type": "bool"},
             "hairpin": {"type": "bool"},
             "publish": {"type": "list", "elements": "dict", "options": publish},
+            "cluster_subnets": {"type": "list", "elements": "str"},
         }
     )
     spec["backend"] = {"type": "str", "choices": ["auto", "nftables", "iptables"], "default": "auto"}
     spec["record_path"] = {"type": "path", "default": "/var/lib/netplumb/nat.json"}
+    spec["endpoints"] = {"type": "list", "elements": "str"}
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    run_module(module, NatEngine())
+    exit_with(module, lambda: run(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

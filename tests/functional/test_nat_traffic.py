@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import NatEngine
+from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import run
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
-from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
 
 HOST_UL, OUTSIDE = "198.18.0.1", "198.18.0.2"
 BACKENDS = ["nftables", "iptables-nft", "iptables-legacy"]
@@ -92,17 +91,18 @@ class Lab:
             {"network": "neti", "bridge": self.br["i"], "subnets": ["10.90.0.0/24"], "internal": True},
         ]
 
-    def converge(self, backend, config, state="merged", check=False, scope=None):
+    def converge(self, backend, config, state="merged", check=False, scope=None, record=None, **extra):
         params = {
             "config": config,
             "state": state,
             "scope": scope,
             "force": False,
             "backend": backend,
-            "record_path": self.record,
+            "record_path": record or self.record,
+            **extra,
         }
         with Netlink() as nl, nl.entered(self.host):
-            return converge(NatEngine(), params, check, nl)
+            return run(params, check)
 
     def add_ipv6(self):
         """Dual stack for network a: host/outside fd00:18::1/2, bridge fd00:88::1, c1 fd00:88::2."""
@@ -392,3 +392,144 @@ def test_concurrent_runs_keep_every_network(lab):
     table = nsx(lab.host, "nft", "list", "table", "inet", "netplumb").stdout
     assert all(f"10.{100 + i}.0.0/24" in table for i in range(6))
     assert lab.converge("nftables", nets)["changed"] is False
+
+
+@pytest.mark.parametrize("flavour", ["nftables", "iptables-nft"])
+def test_endpoint_owned_ports_survive_other_calls(lab, flavour):
+    """Two container sets publish on one network with disjoint ``endpoints``: neither removes the other's ports."""
+    backend = backend_of(lab, flavour)
+    lab.serve(lab.c[1], 80, "hello-c1")
+    lab.serve(lab.c[2], 80, "hello-c2")
+    lab.converge(backend, lab.policy(publish=[]))
+
+    def ports(endpoint, port, addr):
+        pub = {"endpoint": endpoint, "host_port": port, "container_address": addr, "container_port": 80}
+        return [{"network": "neta", "publish": [pub]}]
+
+    first = lab.converge(backend, ports("c1", 8081, "10.88.0.2"), endpoints=["c1"])
+    assert first["changed"] and [a["kind"] for a in first["actions"]] == [backend, "nat network"]
+    assert lab.fetch(lab.outside, HOST_UL, 8081) == "hello-c1"
+    # two calls at once, each with its own endpoints: both sets of ports end up published
+    errors = []
+
+    def call(config, endpoints):
+        try:
+            lab.converge(backend, config, endpoints=endpoints)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=call, args=(ports("c2", 8082, "10.88.0.3"), ["c2"])),
+        threading.Thread(target=call, args=(ports("c1", 8083, "10.88.0.2"), ["c1"])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert lab.fetch(lab.outside, HOST_UL, 8082) == "hello-c2"
+    assert lab.fetch(lab.outside, HOST_UL, 8083) == "hello-c1"
+    assert lab.fetch(lab.outside, HOST_UL, 8081) == "", "c1's ports are exactly the last ones given for it"
+    assert lab.converge(backend, ports("c2", 8082, "10.88.0.3"), endpoints=["c2"])["changed"] is False
+    # a clash with another endpoint's port is refused before any change
+    with pytest.raises(ValidationError, match=r"endpoint c1\) and network neta \(endpoint c3\) both publish"):
+        lab.converge(backend, ports("c3", 8083, "10.88.0.3"), endpoints=["c3"])
+    # the network-level call without endpoints still sees the endpoints' ports; withdrawing c2 keeps c1's
+    gone = lab.converge(backend, [], endpoints=["c2"])
+    assert gone["changed"]
+    assert lab.fetch(lab.outside, HOST_UL, 8082) == ""
+    assert lab.fetch(lab.outside, HOST_UL, 8083) == "hello-c1"
+    recorded = json.loads(Path(lab.record).read_text(encoding="utf-8"))
+    neta = next(n for n in recorded["networks"] if n["name"] == "neta")
+    assert [(p["endpoint"], p["host_port"]) for p in neta["publish"]] == [("c1", 8083)]
+    assert neta["icc"] is True and neta["bridge"] == lab.br["a"]
+
+
+class Fleet:
+    """Two "hosts" of one cluster routed to each other, and a stranger behind h2 that routes the cluster there.
+
+    k1 10.244.1.2 -- h1 [br 10.244.1.1] ul0 198.18.1.1 ---- 198.18.1.2 ul0 h2 [br 10.244.2.1] -- k2 10.244.2.2
+                                                                        ul1 198.18.2.1 ---- 198.18.2.2 x
+    """
+
+    def __init__(self, prefix, tmp_path):
+        self.p = prefix
+        self.h1, self.h2, self.x, self.k1, self.k2 = (f"{prefix}{n}" for n in ("h1", "h2", "x", "k1", "k2"))
+        self.tmp = tmp_path
+        self.servers: list[subprocess.Popen] = []
+
+    def build(self):
+        for ns in (self.h1, self.h2, self.x, self.k1, self.k2):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        for a, dev, b, net in ((self.h1, "ul0", self.h2, "198.18.1"), (self.h2, "ul1", self.x, "198.18.2")):
+            sh("ip", "-n", a, "link", "add", dev, "type", "veth", "peer", "name", dev, "netns", b)
+            for ns, host in ((a, 1), (b, 2)):
+                sh("ip", "-n", ns, "addr", "add", f"{net}.{host}/24", "dev", dev)
+                sh("ip", "-n", ns, "link", "set", dev, "up")
+        nsx(self.x, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+        sh("ip", "-n", self.x, "route", "add", "10.244.0.0/16", "via", "198.18.2.1")
+        for host, ctr, n, peer in ((self.h1, self.k1, 1, "198.18.1.2"), (self.h2, self.k2, 2, "198.18.1.1")):
+            br = f"{self.p}b{n}"
+            sh("ip", "-n", host, "link", "add", br, "type", "bridge")
+            sh("ip", "-n", host, "addr", "add", f"10.244.{n}.1/24", "dev", br)
+            sh("ip", "-n", host, "link", "set", br, "up")
+            sh("ip", "-n", host, "link", "add", f"{self.p}v{n}", "type", "veth", "peer", "name", "eth0", "netns", ctr)
+            sh("ip", "-n", host, "link", "set", f"{self.p}v{n}", "master", br, "up")
+            sh("ip", "-n", ctr, "addr", "add", f"10.244.{n}.2/24", "dev", "eth0")
+            sh("ip", "-n", ctr, "link", "set", "eth0", "up")
+            sh("ip", "-n", ctr, "route", "add", "default", "via", f"10.244.{n}.1")
+            sh("ip", "-n", host, "route", "add", f"10.244.{3 - n}.0/24", "via", peer)
+
+    def nat(self, host, backend, cluster=("10.244.0.0/16",)):
+        n = 1 if host == self.h1 else 2
+        config = [
+            {
+                "network": "slice",
+                "bridge": f"{self.p}b{n}",
+                "subnets": [f"10.244.{n}.0/24"],
+                "cluster_subnets": list(cluster),
+                "publish": [{"host_port": 8080, "container_address": f"10.244.{n}.2", "container_port": 80}],
+            }
+        ]
+        params = {"config": config, "state": "merged", "backend": backend, "record_path": str(self.tmp / f"{n}.json")}
+        with Netlink() as nl, nl.entered(host):
+            return run(params, False)
+
+    def close(self):
+        for proc in self.servers:
+            proc.kill()
+            proc.wait()
+        for ns in (self.h1, self.h2, self.x, self.k1, self.k2):
+            sh("ip", "netns", "del", ns, check=False)
+
+
+@pytest.fixture
+def fleet(cleanup_netns, tmp_path):
+    fleet = Fleet(cleanup_netns, tmp_path)
+    try:
+        fleet.build()
+        yield fleet
+    finally:
+        fleet.close()
+
+
+@pytest.mark.parametrize("flavour", ["nftables", "iptables-nft"])
+def test_cluster_subnets(fleet, tmp_path, flavour):
+    backend = "nftables" if flavour == "nftables" else "iptables"
+    lab = Lab(fleet.p, tmp_path)  # for serve/fetch only
+    lab.servers = fleet.servers
+    for host in (fleet.h1, fleet.h2):
+        assert fleet.nat(host, backend)["changed"]
+    lab.serve(fleet.k2, 7000)  # an unpublished port; prints the peer address it sees
+    lab.serve(fleet.k2, 80, "hello-k2")
+    lab.serve(fleet.x, 7001)
+    # another slice of the cluster reaches any port of k2, and k2 sees k1's real address
+    assert lab.fetch(fleet.k1, "10.244.2.2", 7000) == "10.244.1.2"
+    # anywhere else: masqueraded as before
+    assert lab.fetch(fleet.k2, "198.18.2.2", 7001) == "198.18.2.1"
+    assert lab.fetch(fleet.x, "198.18.2.1", 8080) == "hello-k2"
+    # without cluster_subnets, the slices see each other masqueraded
+    for host in (fleet.h1, fleet.h2):
+        assert fleet.nat(host, backend, cluster=())["changed"]
+    assert lab.fetch(fleet.k1, "10.244.2.2", 7000) == "198.18.1.1"

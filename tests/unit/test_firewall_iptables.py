@@ -182,7 +182,7 @@ def test_teardown_keeps_user_chain_with_rules():
             [dict(WEB, publish=[{"host_port": 80, "container_address": "10.1.0.2", "container_port": 0}])],
             "out of range",
         ),
-        ([dict(WEB, subnets=["10.1.0.0/33"])], "not a valid CIDR"),
+        ([dict(WEB, subnets=["10.1.0.0/33"])], "not a subnet in CIDR form"),
         ([dict(WEB, bridge="a-very-long-bridge-name")], "at most 15"),
         ([dict(DB, publish=WEB["publish"], subnets=["10.1.0.0/24"])], "internal network cannot publish"),
         ([WEB, dict(DB, subnets=["10.1.0.128/25"])], "overlap"),
@@ -215,3 +215,38 @@ def test_same_port_other_proto_or_ip_is_fine():
         "publish": [{"host_port": 8080, "container_address": "10.9.0.2", "proto": "udp"}],
     }
     assert rules(a, b, c)
+
+
+def test_cluster_subnets_forwarded_first_and_not_masqueraded():
+    net = dict(WEB, subnets=["10.244.1.0/24", "fd00:244:1::/64"], publish=[])
+    net["cluster_subnets"] = ["10.244.0.0/16", "fd00:244::/48"]
+    r = rules(net)
+    four, six = iptables.render(r, 4), iptables.render(r, 6)
+    assert four["chains"]["filter"]["NETPLUMB-FORWARD"][:2] == [
+        "-s 10.244.0.0/16 -o br0 -m comment --comment web -j ACCEPT",
+        "-j NETPLUMB-ISOLATION-STAGE-1",
+    ]
+    assert four["chains"]["nat"]["NETPLUMB-POSTROUTING"] == [
+        "-s 10.244.1.0/24 -d 10.244.0.0/16 ! -o br0 -m comment --comment web -j RETURN",
+        "-s 10.244.1.0/24 ! -o br0 -m comment --comment web -j MASQUERADE",
+    ]
+    assert six["chains"]["filter"]["NETPLUMB-FORWARD"][0] == (
+        "-s fd00:244::/48 -o br0 -m comment --comment web -j ACCEPT"
+    )
+    assert six["chains"]["nat"]["NETPLUMB-POSTROUTING"][0] == (
+        "-s fd00:244:1::/64 -d fd00:244::/48 ! -o br0 -m comment --comment web -j RETURN"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cluster", "message"),
+    [
+        (["10.244.0.0/33"], "cluster_subnets: '10.244.0.0/33' is not a subnet"),
+        ("10.244.0.0/16", "must be a list"),
+    ],
+)
+def test_bad_cluster_subnets(cluster, message):
+    with pytest.raises(ValidationError, match=message):
+        rules(dict(WEB, cluster_subnets=cluster))
+    with pytest.raises(ValidationError, match="internal network takes no cluster_subnets"):
+        rules(dict(DB, cluster_subnets=["10.244.0.0/16"]))

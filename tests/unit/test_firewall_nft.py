@@ -179,3 +179,14 @@ def test_merged_keeps_unlisted_options_and_record_roundtrip():
     merged = merge_network(have, want)
     assert (merged.icc, merged.hairpin, merged.masquerade) == (False, False, False)
     assert merged.publish == have.publish  # not given: kept
+
+
+def test_cluster_subnets_forwarded_first_and_not_masqueraded():
+    cluster = {"prefix": {"addr": "10.244.0.0", "len": 16}}
+    chains = render(dict(WEB, publish=[], cluster_subnets=["10.244.0.0/16"]))
+    assert chains["forward"][1] == {"expr": [m(SADDR, cluster), m(OIF, "br0"), {"accept": None}], "comment": "web"}
+    assert chains["forward"][2] == {"expr": [{"jump": {"target": "isolation-stage-1"}}]}
+    assert chains["postrouting"] == [
+        {"expr": [m(SADDR, SUBNET), m(DADDR, cluster), m(OIF, "br0", "!="), {"return": None}], "comment": "web"},
+        {"expr": [m(SADDR, SUBNET), m(OIF, "br0", "!="), {"masquerade": None}], "comment": "web"},
+    ]

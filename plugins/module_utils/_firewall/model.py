@@ -18,14 +18,23 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import re
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._validate import check_ifname, check_unique
+from ansible_collections.netplumb.container.plugins.module_utils._validate import (
+    check_ifname,
+    check_netns_name,
+    check_network_name,
+    check_unique,
+    parse_bool,
+    parse_ip,
+    parse_port,
+    parse_subnet,
+)
 
-PROTOS = ("tcp", "udp", "sctp")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PROTOS = ("tcp", "udp", "sctp")  # the one protocol table (the endpoints parser uses it too)
+# Each published port costs 2-3 rules per backend; beyond this a policy is a mistake (a 45,000-port range).
+MAX_PUBLISHED = 10000
 LOOPBACK4 = ipaddress.ip_network("127.0.0.0/8")
 
 PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT = (
@@ -43,27 +52,33 @@ CHAINS = (PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT)
 
 @dataclasses.dataclass(frozen=True)
 class Publish:
+    """One published port. ``endpoint`` is the container that owns it (None: the network's own list)."""
+
     host_ip: str
     host_port: int
     container_address: str
     container_port: int
     proto: str = "tcp"
+    endpoint: str | None = None
 
     @property
     def family(self) -> int:
-        return ipaddress.ip_address(self.container_address).version
+        return 6 if ":" in self.container_address else 4
 
     @property
     def wildcard(self) -> bool:
-        return ipaddress.ip_address(self.host_ip).is_unspecified
+        return self.host_ip in ("0.0.0.0", "::")
 
     @property
     def loopback(self) -> bool:
-        return ipaddress.ip_address(self.host_ip) in LOOPBACK4
+        return self.host_ip.startswith("127.")
 
     def label(self) -> str:
         host = f"[{self.host_ip}]" if ":" in self.host_ip else self.host_ip
         return f"{host}:{self.host_port}/{self.proto}"
+
+    def owner(self, network: str) -> str:
+        return f"network {network}" + (f" (endpoint {self.endpoint})" if self.endpoint else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +93,8 @@ class Network:
     isolate: bool = True
     hairpin: bool = True
     publish: tuple[Publish, ...] = ()
+    # Subnets of the same cluster on other hosts: forwarded in, never masqueraded to.
+    cluster_subnets: tuple[str, ...] = ()
     # The options the user gave (state=merged keeps the others from the recorded network).
     given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
@@ -112,19 +129,16 @@ class Rule:
     comment: str | None = None
 
 
+NETWORK_OPTIONS = ("masquerade", "icc", "internal", "isolate", "hairpin")
+_DEFAULTS = {"masquerade": True, "icc": True, "internal": False, "isolate": True, "hairpin": True}
+
+
 def parse_network(entry: dict[str, Any]) -> Network:
     """One ``config`` entry -> Network; everything that can be checked alone is checked here."""
-    name = entry.get("network")
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValidationError(f"nat network {name!r}: the name must be 1-64 letters, digits or _.- characters")
+    name = check_network_name(entry.get("network"), "nat network")
     where = f"nat network {name}"
     bridge = check_ifname(entry.get("bridge"), f"{where}: bridge")
-    subnets = []
-    for raw in entry.get("subnets") or []:
-        try:
-            subnets.append(ipaddress.ip_network(str(raw), strict=False))
-        except ValueError:
-            raise ValidationError(f"{where}: subnet {raw!r} is not a valid CIDR") from None
+    subnets = [parse_subnet(raw, f"{where}: subnet", strict=False) for raw in entry.get("subnets") or []]
     if not subnets:
         raise ValidationError(f"{where}: at least one subnet is required")
     for i, a in enumerate(subnets):
@@ -133,81 +147,79 @@ def parse_network(entry: dict[str, Any]) -> Network:
                 raise ValidationError(f"{where}: subnets {a} and {b} overlap")
     outbound = entry.get("outbound_address")
     if outbound is not None:
-        outbound = _address(outbound, f"{where}: outbound_address")
+        outbound = str(parse_ip(outbound, f"{where}: outbound_address"))
         if ipaddress.ip_address(outbound).version not in {s.version for s in subnets}:
             raise ValidationError(f"{where}: outbound_address {outbound} has no subnet of its IP version")
-    internal = _flag(entry, "internal", False)
-    publish = tuple(_publish(p, where, subnets) for p in entry.get("publish") or [])
-    if internal and publish:
+    flags = {k: parse_bool(entry.get(k), f"{where}: {k}", _DEFAULTS[k]) for k in NETWORK_OPTIONS}
+    cluster = entry.get("cluster_subnets") or []
+    if not isinstance(cluster, list):
+        raise ValidationError(f"{where}: cluster_subnets must be a list of CIDRs, got {cluster!r}")
+    cluster = sorted(
+        {parse_subnet(raw, f"{where}: cluster_subnets", strict=False) for raw in cluster},
+        key=lambda s: (s.version, s),
+    )
+    if cluster and flags["internal"]:
+        raise ValidationError(f"{where}: an internal network takes no cluster_subnets (nothing may reach it)")
+    publish = [p for raw in entry.get("publish") or [] for p in parse_publish(raw, where, subnets)]
+    if flags["internal"] and publish:
         raise ValidationError(f"{where}: an internal network cannot publish ports (nothing may reach it from outside)")
-    check_unique(list(publish), lambda p: p.label(), f"{where}: published port")
     return Network(
         name=name,
         bridge=bridge,
         subnets=tuple(str(s) for s in sorted(subnets, key=lambda s: (s.version, s))),
-        masquerade=_flag(entry, "masquerade", True),
         outbound_address=outbound,
-        icc=_flag(entry, "icc", True),
-        internal=internal,
-        isolate=_flag(entry, "isolate", True),
-        hairpin=_flag(entry, "hairpin", True),
-        publish=tuple(sorted(publish, key=lambda p: (p.proto, p.host_port, p.host_ip))),
+        publish=sort_publish(publish),
         given=frozenset(k for k, v in entry.items() if v is not None),
+        cluster_subnets=tuple(map(str, cluster)),
+        **flags,
     )
 
 
-def check_network_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValidationError(f"nat network {name!r}: the name must be 1-64 letters, digits or _.- characters")
-    return name
+def sort_publish(publish: list[Publish]) -> tuple[Publish, ...]:
+    return tuple(sorted(publish, key=lambda p: (p.proto, p.host_port, p.host_ip, p.endpoint or "")))
 
 
-def _flag(entry: dict[str, Any], key: str, default: bool) -> bool:
-    value = entry.get(key)
-    return default if value is None else bool(value)
-
-
-def _address(raw: Any, what: str) -> str:
-    try:
-        return str(ipaddress.ip_address(str(raw)))
-    except ValueError:
-        raise ValidationError(f"{what}: {raw!r} is not an IP address") from None
-
-
-def _port(raw: Any, what: str) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
-        raise ValidationError(f"{what}: {raw!r} is not a port number")
-    port = int(raw)
-    if not 1 <= port <= 65535:
-        raise ValidationError(f"{what}: {port} is out of range (1-65535)")
-    return port
-
-
-def _publish(raw: dict[str, Any], where: str, subnets: list) -> Publish:
-    caddr = _address(raw.get("container_address"), f"{where}: publish container_address")
-    family = ipaddress.ip_address(caddr).version
-    host_port = _port(raw.get("host_port"), f"{where}: publish host_port")
+def parse_publish(raw: Any, where: str, subnets: list | None) -> list[Publish]:
+    """One ``publish`` item -> Publish. ``subnets`` None: the container address is checked later
+    (against the recorded network, when only the ports of endpoints are given)."""
+    if not isinstance(raw, dict):
+        raise ValidationError(f"{where}: publish item {raw!r} is not a dict")
+    caddr = parse_ip(raw.get("container_address"), f"{where}: publish container_address")
+    host_port = parse_port(raw.get("host_port"), f"{where}: publish host_port")
     cport = raw.get("container_port")
-    cport = host_port if cport is None else _port(cport, f"{where}: publish container_port")
+    cport = host_port if cport is None else parse_port(cport, f"{where}: publish container_port")
     proto = raw.get("proto") or "tcp"
     if proto not in PROTOS:
         raise ValidationError(f"{where}: publish {host_port}: unknown proto {proto!r} (use one of {', '.join(PROTOS)})")
     host_ip = raw.get("host_ip")
-    host_ip = ("0.0.0.0" if family == 4 else "::") if host_ip in (None, "") else _address(host_ip, f"{where}: host_ip")
-    if ipaddress.ip_address(host_ip).version != family:
+    if host_ip in (None, ""):
+        host_ip = "0.0.0.0" if caddr.version == 4 else "::"
+    else:
+        host_ip = str(parse_ip(host_ip, f"{where}: publish host_ip"))
+    if ipaddress.ip_address(host_ip).version != caddr.version:
         raise ValidationError(
             f"{where}: publish {host_ip}:{host_port}: host_ip and container_address {caddr} differ in IP version"
         )
-    if not any(ipaddress.ip_address(caddr) in s for s in subnets):
-        raise ValidationError(
-            f"{where}: published container_address {caddr} is outside the network's subnets "
-            f"({', '.join(map(str, subnets))})"
-        )
-    if family == 6 and host_ip == "::1":
+    if caddr.version == 6 and host_ip == "::1":
         raise ValidationError(
             f"{where}: publishing on ::1 cannot work (IPv6 has no route_localnet); use a host address"
         )
-    return Publish(host_ip=host_ip, host_port=host_port, container_address=caddr, container_port=cport, proto=proto)
+    endpoint = raw.get("endpoint")
+    if endpoint is not None:
+        endpoint = check_netns_name(endpoint, f"{where}: publish endpoint")
+    pub = Publish(str(host_ip), host_port, str(caddr), cport, proto, endpoint)
+    if subnets is not None:
+        check_in_subnets(pub, where, subnets)
+    return [pub]
+
+
+def check_in_subnets(pub: Publish, where: str, subnets: list) -> None:
+    addr = ipaddress.ip_address(pub.container_address)
+    if not any(addr in ipaddress.ip_network(s) for s in subnets):
+        raise ValidationError(
+            f"{where}: published container_address {pub.container_address} is outside the network's subnets "
+            f"({', '.join(map(str, subnets))})"
+        )
 
 
 def host_ports_clash(a: tuple[str, int, str], b: tuple[str, int, str]) -> bool:
@@ -230,24 +242,53 @@ def check_policy(networks: list[Network]) -> None:
                 for sb in map(ipaddress.ip_network, b.subnets):
                     if sa.version == sb.version and sa.overlaps(sb):
                         raise ValidationError(f"nat networks {a.name} and {b.name}: subnets {sa} and {sb} overlap")
-    seen: list[tuple[str, Publish]] = []
+    check_published(nets)
+
+
+def check_published(nets: list[Network]) -> None:
+    """No two published ports collide (host_ports_clash), in one pass: per (port, proto, IP family)
+    the owner of the wildcard and the owners of each specific address."""
+    total = sum(len(n.publish) for n in nets)
+    if total > MAX_PUBLISHED:
+        raise ValidationError(
+            f"nat: {total} published ports in the policy; at most {MAX_PUBLISHED} are supported "
+            "(each costs firewall rules; publish fewer, or a smaller range)"
+        )
+    wild: dict[tuple[int, str, int], tuple[str, Publish]] = {}
+    specific: dict[tuple[int, str, int], dict[str, tuple[str, Publish]]] = {}
     for net in nets:
         for pub in net.publish:
-            for other, opub in seen:
-                if host_ports_clash(_host_port(pub), _host_port(opub)):
-                    raise ValidationError(
-                        f"nat networks {other} and {net.name} both publish {pub.label()}"
-                        + (f" (clashes with {opub.label()})" if opub.label() != pub.label() else "")
-                    )
-            seen.append((net.name, pub))
+            key = (pub.host_port, pub.proto, pub.family)
+            by_ip = specific.setdefault(key, {})
+            if pub.wildcard:
+                other = wild.get(key) or next(iter(by_ip.values()), None)
+            else:
+                other = wild.get(key) or by_ip.get(pub.host_ip)
+            if other is not None:
+                _clash(other, (net.name, pub))
+            if pub.wildcard:
+                wild[key] = (net.name, pub)
+            else:
+                by_ip[pub.host_ip] = (net.name, pub)
 
 
-def _host_port(pub: Publish) -> tuple[str, int, str]:
-    return (pub.host_ip, pub.host_port, pub.proto)
+def _clash(first: tuple[str, Publish], second: tuple[str, Publish]) -> None:
+    (net_a, a), (net_b, b) = first, second
+    if net_a == net_b and a.label() == b.label() and a.endpoint == b.endpoint:
+        raise ValidationError(f"nat network {net_a}: published port {a.label()} is listed more than once in config")
+    raise ValidationError(
+        f"nat {a.owner(net_a)} and {b.owner(net_b)} both publish {b.label()}"
+        + (f" (clashes with {a.label()})" if a.label() != b.label() else "")
+    )
 
 
 def families(networks: list[Network]) -> list[int]:
     return sorted({f for n in networks for f in n.families()})
+
+
+def rendered_families(networks: list[Network], backend: str) -> list[int]:
+    """The IP families a backend writes rules for (nftables: one inet table for both)."""
+    return families(networks)
 
 
 def _host(addr: str) -> str:
@@ -264,6 +305,11 @@ def derive_rules(networks: list[Network]) -> list[Rule]:
     else:
         rules.append(Rule(OUT, "jump", DNAT, family=4, daddr="127.0.0.0/8", daddr_neg=True, local_dst=True))
         rules.append(Rule(OUT, "jump", DNAT, family=6, daddr="::1/128", daddr_neg=True, local_dst=True))
+    # The cluster's other slices reach the containers before isolation and the unpublished-port drop.
+    for net in nets:
+        for cluster in net.cluster_subnets:
+            fam = ipaddress.ip_network(cluster).version
+            rules.append(Rule(FWD, "accept", family=fam, saddr=cluster, oif=net.bridge, comment=net.name))
     rules.append(Rule(FWD, "jump", ISO1))
     for net in nets:
         rules.extend(_network_rules(net))
@@ -308,6 +354,11 @@ def _network_rules(net: Network) -> list[Rule]:
         fam = ipaddress.ip_network(subnet).version
         if not net.masquerade:
             continue
+        for cluster in net.cluster_subnets:
+            if ipaddress.ip_network(cluster).version == fam:  # the receiver sees the real container source
+                out.append(
+                    Rule(POST, "return", family=fam, saddr=subnet, daddr=cluster, oif=br, oif_neg=True, comment=name)
+                )
         if net.outbound_address and ipaddress.ip_address(net.outbound_address).version == fam:
             out.append(
                 Rule(POST, "snat", net.outbound_address, family=fam, saddr=subnet, oif=br, oif_neg=True, comment=name)
@@ -403,6 +454,7 @@ def network_to_dict(net: Network) -> dict[str, Any]:
     data = dataclasses.asdict(net)
     data.pop("given", None)
     data["subnets"] = list(net.subnets)
+    data["cluster_subnets"] = list(net.cluster_subnets)
     data["publish"] = [dataclasses.asdict(p) for p in net.publish]
     return data
 
