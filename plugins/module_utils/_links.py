@@ -17,6 +17,7 @@ import socket
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import NetlinkError
 from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_ip
 
@@ -73,6 +74,11 @@ def read_namespace(ipr) -> NamespaceView:
     for link in links:
         link.addresses.sort(key=cidr_sort_key)
     return view
+
+
+def netns_owned(reader, netns: str) -> bool:
+    """Whether the collection created this namespace: its lo carries OWNER_MARK as alias."""
+    return any(link["name"] == "lo" and link["alias"] == OWNER_MARK for link in reader.links(netns))
 
 
 def probe_names(ipr, names: list[str]) -> NamespaceView:

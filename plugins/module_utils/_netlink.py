@@ -21,6 +21,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
     KernelError,
     MissingDependencyError,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._rtnl import RtnlReader
 
 PYROUTE2_MIN = (0, 7)
 try:
@@ -116,6 +117,7 @@ class Netlink:
         require_pyroute2()
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self._sockets: dict[str | None, IPRoute] = {}
+        self._reader: RtnlReader | None = None
 
     def __enter__(self) -> Netlink:
         return self
@@ -128,8 +130,18 @@ class Netlink:
             with contextlib.suppress(Exception):
                 sock.close()
         self._sockets.clear()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         with contextlib.suppress(OSError):
             os.close(self._home)
+
+    @property
+    def reader(self) -> RtnlReader:
+        """Reads (links, addresses, routes) of any namespace, decoded without pyroute2 (see _rtnl)."""
+        if self._reader is None:
+            self._reader = RtnlReader(home_fd=self._home)
+        return self._reader
 
     def ipr(self, netns: str | None = None) -> IPRoute:
         """The netlink socket of a namespace; never creates the namespace."""
@@ -161,6 +173,8 @@ class Netlink:
             os.close(fd)
 
     def forget(self, netns: str) -> None:
+        if self._reader is not None:
+            self._reader.forget(netns)
         sock = self._sockets.pop(netns, None)
         if sock is not None:
             with contextlib.suppress(Exception):

@@ -45,6 +45,8 @@ class Netns:
 
 class NetnsResource(NamedResource):
     kind = "netns"
+    # A namespace of the same name made by someone else (Docker, ip netns add) is not silently taken over.
+    adopts_foreign = False
 
     def merge(self, have: Netns | None, want: Netns, replace: bool) -> Netns:
         # sysctls are only ever set, never reset: the kernel has no "unset".

@@ -15,6 +15,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError
 from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
+from ansible_collections.netplumb.container.plugins.module_utils._hostlock import (
+    DEFAULT_LOCK_TIMEOUT,
+    HOST_LOCK_SPEC,
+    host_lock,
+)
 from ansible_collections.netplumb.container.plugins.module_utils._model import STATES, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
@@ -35,7 +40,9 @@ PREFIX_SCOPE_OPTIONS = {"prefix": {"type": "str", "required": True}}
 def resource_argument_spec(
     config_options: dict[str, Any], scope_options: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """config/state/scope/force, shared by the resource modules (doc fragment: netplumb.container.resource).
+    """config/state/scope/force/lock_timeout, shared by the resource modules.
+
+    Doc fragments: netplumb.container.resource and netplumb.container.host_lock.
 
     ``scope`` is ``{prefix}`` unless a resource whose objects have no name to
     match passes its own ``scope_options`` (routes: ``{netns, table}``); its
@@ -46,6 +53,7 @@ def resource_argument_spec(
         "state": {"type": "str", "choices": list(STATES), "default": "merged"},
         "scope": {"type": "dict", "options": scope_options or PREFIX_SCOPE_OPTIONS},
         "force": {"type": "bool", "default": False},
+        **HOST_LOCK_SPEC,
     }
 
 
@@ -126,10 +134,10 @@ def apply_all(engine: Engine, nl: Netlink, actions: list[Action]) -> None:
 
 
 def run_module(module: AnsibleModule, engine: Engine) -> None:
-    """Run the cycle for an AnsibleModule and exit with its result."""
+    """Run the cycle for an AnsibleModule, holding the host lock, and exit with its result."""
 
     def cycle() -> dict[str, Any]:
-        with Netlink() as nl:
+        with host_lock(module.params.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)), Netlink() as nl:
             return converge(engine, module.params, module.check_mode, nl)
 
     exit_with(module, cycle)

@@ -37,6 +37,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     cidr_sort_key,
     del_address,
     delete_link,
+    netns_owned,
     probe_names,
     read_namespace,
 )
@@ -308,6 +309,12 @@ class VethEngine:
                     f"netns {ns} does not exist; check mode assumes an earlier task creates it (veth {users})"
                 )
                 continue
+            if not self.resource.force and not netns_owned(nl.reader, ns):
+                users = ", ".join(sorted(v.name for v in want if v.peer_netns == ns))
+                raise ConflictError(
+                    f"veth {users}: netns {ns} was not created by netplumb.container; refusing to put a peer "
+                    "into it (set force: true to use it anyway); nothing was changed"
+                )
             ipr = nl.ipr(ns)
             if ns in existing or everything:
                 views[ns] = read_namespace(ipr)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._netns import NetnsEngine
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
@@ -76,3 +79,21 @@ def test_stale_file_is_not_a_namespace(cleanup_netns):
         assert "lo" in ip("-n", f"{p}-stale", "-br", "link")
     finally:
         subprocess.run(["ip", "netns", "del", f"{p}-stale"], check=False)
+
+
+def test_foreign_namespace_is_neither_adopted_nor_deleted(cleanup_netns):
+    """A namespace of the same name made by hand: refused, naming it, unless force; the same for deleting."""
+    p = cleanup_netns
+    ip("netns", "add", f"{p}-hand")
+    cfg = [{"name": f"{p}-new"}, {"name": f"{p}-hand", "sysctls": {"net.ipv4.ip_forward": 1}}]
+    with pytest.raises(ConflictError, match=f"netns {p}-hand exists but was not created by netplumb.container"):
+        run(cfg)
+    assert f"{p}-new" not in netns_names(), "nothing is created before the refusal"
+    with pytest.raises(ConflictError, match=f"netns {p}-hand .*refusing to delete"):
+        run([{"name": f"{p}-hand"}], state="deleted")
+    assert f"{p}-hand" in netns_names()
+    forced = run(cfg, force=True)
+    assert sorted(a["op"] for a in forced["actions"]) == ["create", "update"]
+    assert "netplumb.container" not in ip("-n", f"{p}-hand", "-d", "link", "show", "lo"), "force does not mark it"
+    assert run([{"name": f"{p}-hand"}], state="deleted", force=True)["changed"] is True
+    assert f"{p}-hand" not in netns_names()
