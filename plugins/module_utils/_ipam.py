@@ -723,10 +723,22 @@ def run_definition(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
                     _remove(def_store)
             for net in emptied:
                 _remove(stores[net])
-    if not check_mode and emptied:
+    if not check_mode and not after:
+        _remove(def_store)  # also the lock this run may have made for a definition that made nothing
         for directory in (os.path.dirname(def_store.path), state_dir):
             with contextlib.suppress(OSError):
                 os.rmdir(directory)  # only when empty: another definition's or network's files keep it
+    in_use = {
+        net: sorted(o.state.endpoints)
+        for net, o in outcomes.items()
+        if state == "deleted" and o.state.endpoints and net in nets
+    }
+    warnings = [
+        f"network {net} is kept: endpoints still hold addresses on it ({', '.join(holders[:5])}"
+        f"{', ...' if len(holders) > 5 else ''})"
+        for net, holders in in_use.items()
+        if params.get("remove_stores")
+    ]
     before = {net: dump_network(net, c)["endpoints"] for net, c in currents.items() if c is not None}
     after_stores = {net: dump_network(net, o.state)["endpoints"] for net, o in outcomes.items() if net not in emptied}
     return {
@@ -736,11 +748,8 @@ def run_definition(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         "released": {net: o.released for net, o in outcomes.items() if o.released},
         "removed": [{"name": n, "mode": modes.get(n, "bridge")} for n in removed],
         "recorded": sorted(after),
-        "in_use": {
-            net: sorted(o.state.endpoints)
-            for net, o in outcomes.items()
-            if state == "deleted" and o.state.endpoints and net in nets
-        },
+        "in_use": in_use,
+        "warnings": warnings,
         "definition_record": def_store.path,
         "diff": _diff(before, {**before, **after_stores}, state_dir),
     }

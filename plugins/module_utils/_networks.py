@@ -91,6 +91,12 @@ def normalise_networks(
             "icc": net["icc"],
             "internal": net["internal"],
         }
+        if raw.get("outbound_address"):
+            # Docker's host_ipv4: SNAT to this host address instead of masquerading
+            outbound = parse_ip(raw["outbound_address"], f"{where}.outbound_address")
+            if outbound.version != 4:
+                raise ValidationError(f"{where}.outbound_address: {outbound} is not an IPv4 address")
+            net["nat_config"]["outbound_address"] = net["outbound_address"] = str(outbound)
         out.append(net)
     _check_distinct(out, var)
     return out

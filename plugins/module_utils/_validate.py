@@ -168,3 +168,15 @@ def check_abs_path(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.startswith("/"):
         raise ValidationError(f"{what}: {value!r} is not an absolute path")
     return value
+
+
+def parse_sysctl(key: Any, value: Any, what: str) -> tuple[str, str]:
+    """A per-namespace sysctl as text: a net.* key without path tricks, a printable ASCII value."""
+    if not isinstance(key, str) or not key.startswith("net.") or "/" in key or ".." in key or not key.isascii():
+        raise ValidationError(f"{what}: sysctl {key!r} is not a per-namespace sysctl (it must start with 'net.')")
+    if isinstance(value, bool):
+        value = int(value)
+    text = str(value) if isinstance(value, (str, int)) else None
+    if text is None or not text.strip() or not text.isascii() or not text.isprintable():
+        raise ValidationError(f"{what}: sysctl {key} value {value!r} is not printable ASCII text or a number")
+    return key, text.strip()

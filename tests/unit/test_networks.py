@@ -93,3 +93,11 @@ def test_mtu_as_a_string_is_read_and_bad_aux_address_named():
     assert net["mtu"] == 1400
     with pytest.raises(ValidationError, match=r"\[0\]\.aux_addresses\.r: 10\.9\.0\.1 is outside"):
         normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", "aux_addresses": {"r": "10.9.0.1"}}])
+
+
+def test_outbound_address_goes_to_nat():
+    [net] = normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", "outbound_address": "198.18.0.11"}])
+    assert net["nat_config"]["outbound_address"] == "198.18.0.11"
+    with pytest.raises(ValidationError, match=r"\[0\]\.outbound_address: fd00::1 is not an IPv4 address"):
+        normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", "outbound_address": "fd00::1"}])
+    assert "outbound_address" not in normalise_networks([{"name": "a", "subnet": "10.0.0.0/24"}])[0]["nat_config"]
