@@ -202,6 +202,9 @@ class VxlanResource:
         if set(old_neigh) - set(new_neigh):
             params["del_neigh"] = sorted(set(old_neigh) - set(new_neigh), key=_ip_key)
         added = sorted(set(new_neigh.items()) - set(old_neigh.items()), key=lambda e: _ip_key(e[0]))
+        if "mac" in params:
+            # A new device MAC makes the kernel flush the device's neighbours, permanent ones too.
+            added = sorted(new_neigh.items(), key=lambda e: _ip_key(e[0]))
         if added:
             params["add_neigh"] = [list(entry) for entry in added]
         return [Action("update", self.kind, want.name, want.netns, params, phase=1)] if params else []

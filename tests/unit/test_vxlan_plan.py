@@ -120,13 +120,16 @@ def test_same_state_plans_nothing_merged_and_replaced():
 def test_update_mtu_and_mac():
     existing = have(kernel())
     assert run(existing, [entry(mtu=1400, mac="0e:aa:bb:cc:dd:ee")]) == [
-        "update vxlan npvx1: mac=0e:aa:bb:cc:dd:ee, mtu=1400"
-    ]
+        "update vxlan npvx1: add_neigh=[['10.244.2.0', '0e:01:c6:12:00:02']], mac=0e:aa:bb:cc:dd:ee, mtu=1400"
+    ], "a new MAC flushes the neighbours: they are written again"
+    assert run(existing, [entry(mtu=1400)]) == ["update vxlan npvx1: mtu=1400"]
 
 
 def test_mac_left_out_is_the_derived_one_even_with_merged():
     existing = have(kernel(mac="0e:aa:bb:cc:dd:ee"))
-    assert run(existing, [entry()]) == [f"update vxlan npvx1: mac={MAC_A}"]
+    assert run(existing, [entry(peers=[])]) == [
+        f"update vxlan npvx1: del_fdb=['0e:01:c6:12:00:02'], del_neigh=['10.244.2.0'], mac={MAC_A}"
+    ]
 
 
 def test_merged_keeps_what_is_left_out_replaced_returns_to_defaults():
