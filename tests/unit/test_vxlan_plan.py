@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import ipaddress
+import socket
+import struct
 
 import pytest
 import yaml
@@ -16,6 +19,8 @@ from ansible_collections.netplumb.container.plugins.module_utils._route import R
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge, scope_from
 from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_mac, parse_vni
 from ansible_collections.netplumb.container.plugins.module_utils._vxlan import (
+    AF_BRIDGE,
+    EntryBatch,
     Vxlan,
     VxlanEngine,
     vtep_mac,
@@ -482,3 +487,70 @@ def test_mac_and_vni_parsers():
     with pytest.raises(ValidationError, match="peer mac 12 is not a MAC address"):
         parse_mac(12, "peer mac")
     assert parse_vni("16777215", "vni") == 16777215
+
+
+class FakeNetlinkSocket:
+    """Takes batches of netlink requests and acks each: with an errno for the sequence numbers in ``errors``."""
+
+    def __init__(self, errors=None):
+        self.errors = errors or {}
+        self.sent: list[list[tuple[int, int, int]]] = []  # per send: (type, flags, seq)
+        self.acks = b""
+
+    def settimeout(self, _):
+        pass
+
+    def bind(self, _):
+        pass
+
+    def sendall(self, data: bytes) -> None:
+        batch, offset = [], 0
+        while offset < len(data):
+            length, kind, flags, seq, _ = struct.unpack_from("=LHHLL", data, offset)
+            batch.append((kind, flags, seq))
+            code = -self.errors.get(seq, 0)
+            self.acks += struct.pack("=LHHLL", 36, 2, 0, seq, 0) + struct.pack("=i", code) + data[offset : offset + 16]
+            offset += (length + 3) & ~3
+        self.sent.append(batch)
+
+    def recv(self, size: int) -> bytes:
+        out, self.acks = self.acks[:size], self.acks[size:]
+        return out
+
+
+def test_entry_batch_orders_chunks_and_reports_the_first_failure():
+    batch = EntryBatch(index=7)
+    for i in range(70):
+        batch.replace(AF_BRIDGE, dst=f"198.18.1.{i}", lladdr=f"0e:00:00:00:01:{i:02x}")
+    batch.delete(AF_BRIDGE, lladdr="0e:00:00:00:09:09")
+    batch.delete(socket.AF_INET, dst="10.244.9.0")
+    batch.replace(socket.AF_INET6, dst="fd00::5", lladdr=MAC_B)
+    sock = FakeNetlinkSocket()
+    assert batch.send(sock) is None
+    assert [len(b) for b in sock.sent] == [64, 9], "at most 64 requests in flight"
+    sent = [x for b in sock.sent for x in b]
+    assert [seq for _, _, seq in sent] == list(range(1, 74))
+    assert sent[0] == (28, 0x1 | 0x4 | 0x100 | 0x400, 1), "RTM_NEWNEIGH, request, ack, create, replace"
+    assert sent[70] == (29, 0x1 | 0x4, 71), "RTM_DELNEIGH"
+
+    assert batch.send(FakeNetlinkSocket({71: errno.ENOENT, 72: errno.ESRCH})) is None, "gone already is fine"
+    failed = batch.send(FakeNetlinkSocket({3: errno.EEXIST, 73: errno.EINVAL}))
+    assert failed == "fdb 0e:00:00:00:01:02 dst 198.18.1.2: File exists"
+    assert (
+        batch.send(FakeNetlinkSocket({73: errno.EINVAL}))
+        == "neighbour fd00::5 lladdr 0e:01:c6:12:00:02: Invalid argument"
+    )
+
+
+def test_entry_batch_messages_decode_as_the_kernel_reads_them():
+    from pyroute2.netlink.rtnl.ndmsg import ndmsg
+
+    batch = EntryBatch(index=7)
+    batch.replace(AF_BRIDGE, dst="198.18.0.2", lladdr=MAC_B)
+    batch.delete(socket.AF_INET6, dst="fd00::5")
+    first, second = (ndmsg(data) for data, _, _ in batch.requests)
+    first.decode()
+    second.decode()
+    assert (first["family"], first["ifindex"], first["state"], first["flags"]) == (AF_BRIDGE, 7, 0x80, 0x02)
+    assert first.get_attr("NDA_DST") == "198.18.0.2" and first.get_attr("NDA_LLADDR") == MAC_B
+    assert (second["family"], second.get_attr("NDA_DST"), second.get_attr("NDA_LLADDR")) == (10, "fd00::5", None)
