@@ -389,7 +389,8 @@ class VxlanEngine:
                 link = view.by_name.get(obj.name)
                 self._check_link(obj, link, state)
                 if state != "deleted":
-                    self._check_underlay(obj, view)
+                    kept = link.info.get("IFLA_VXLAN_LINK") if link is not None and state == "merged" else None
+                    self._check_underlay(obj, view, view.by_index.get(kept or 0) if obj.dev is None else None)
                 if link is not None and link.kind != "vxlan":
                     have[obj.key] = Vxlan(name=obj.name, netns=netns, kind=link.kind or "unknown", owned=False)
             listed = {v.name for v in mine}
@@ -432,14 +433,22 @@ class VxlanEngine:
                     f"(kind {link.kind or 'unknown'}); nothing was changed"
                     + ("" if state == "deleted" else " (set force: true to replace it)")
                 )
+        elif link.alias != OWNER_MARK and state != "deleted" and _half_made(link, obj):
+            self.warnings.append(
+                f"vxlan {where}: taking over a device an interrupted run left half made "
+                "(down, without the ownership mark, with exactly this VNI, port, local address and MAC)"
+            )
         elif link.alias != OWNER_MARK and state != "deleted" and not self.force:
             raise ConflictError(
                 f"vxlan {where} exists but was not created by netplumb.container; nothing was changed "
                 "(set force: true to take it over)"
             )
 
-    def _check_underlay(self, obj: Vxlan, view: NamespaceView) -> None:
-        """dev must exist; local should be an address here; mtu must fit. Sets the default MTU."""
+    def _check_underlay(self, obj: Vxlan, view: NamespaceView, kept=None) -> None:
+        """dev must exist; local should be an address here; mtu must fit (also the ``kept`` dev, merged keeps it).
+
+        Sets the default MTU.
+        """
         where = label(obj.key)
         local = obj.local or ""
         holder = next((x for x in view.by_index.values() if _holds(x, local)), None)
@@ -457,12 +466,13 @@ class VxlanEngine:
                 self._missing(f"underlay dev {obj.dev}{where_ns} does not exist", [obj], "")
                 return
         underlay_mtu = dev.mtu if dev is not None else FALLBACK_UNDERLAY_MTU
-        largest = vxlan_mtu(underlay_mtu, local)
-        self.resource.default_mtu[obj.key] = largest
-        if obj.dev is not None and obj.mtu is not None and obj.mtu > largest:
+        self.resource.default_mtu[obj.key] = vxlan_mtu(underlay_mtu, local)
+        bound = view.by_name.get(obj.dev) if obj.dev is not None else kept
+        if bound is not None and obj.mtu is not None and obj.mtu > vxlan_mtu(bound.mtu, local):
             raise ValidationError(
-                f"vxlan {where}: mtu {obj.mtu} is more than dev {obj.dev} carries ({underlay_mtu} minus "
-                f"{OVERHEAD[ipaddress.ip_address(local).version]} bytes of VXLAN overhead = {largest})"
+                f"vxlan {where}: mtu {obj.mtu} is more than dev {bound.name} carries ({bound.mtu} minus "
+                f"{OVERHEAD[ipaddress.ip_address(local).version]} bytes of VXLAN overhead = "
+                f"{vxlan_mtu(bound.mtu, local)})"
             )
 
     def _check_vni_clash(self, mine: list[Vxlan], view: NamespaceView, listed: set[str], params) -> None:
@@ -608,6 +618,20 @@ def _from_link(link, netns: str | None, view: NamespaceView, fdb: dict, neigh: d
         up=link.up,
         owned=link.alias == OWNER_MARK,
         group=_canonical(group),
+    )
+
+
+def _half_made(link, obj: Vxlan) -> bool:
+    """A run killed between creating a device and marking it leaves exactly this: recognise it as ours."""
+    info = link.info
+    local = _canonical(info.get("IFLA_VXLAN_LOCAL6") or info.get("IFLA_VXLAN_LOCAL"))
+    return (
+        not link.alias
+        and not link.up
+        and not link.addresses
+        and link.mac == obj.mac
+        and (info.get("IFLA_VXLAN_ID"), info.get("IFLA_VXLAN_PORT"), local)
+        == (obj.vni, obj.port or DEFAULT_PORT, obj.local)
     )
 
 

@@ -422,3 +422,25 @@ def test_two_runs_at_once_end_in_one_device(pair):
     assert all("File exists" in str(e) or "not created by netplumb.container" in str(e) for e in errors), errors
     assert pair.apply("a")["changed"] is False
     assert ip(pair.host["a"], "-br", "link").count("npvx1") == 1
+
+
+def test_a_device_an_interrupted_run_left_half_made_is_completed(pair):
+    # What a run killed right after creating the device leaves: the device, down, without its ownership mark.
+    h = pair.host["a"]
+    create = f"link add npvx1 address {MAC['a']} mtu 1450 type vxlan id 1 local 198.18.0.1 dev ul0 dstport 4789"
+    ip(h, *create.split(), "nolearning")
+    result = pair.apply("a")
+    assert result["warnings"] == [
+        "vxlan npvx1: taking over a device an interrupted run left half made (down, without the ownership mark, "
+        "with exactly this VNI, port, local address and MAC)"
+    ]
+    assert summaries(result) == [
+        "update vxlan npvx1: add_addresses=['10.244.1.0/32'], add_fdb=[['0e:01:c6:12:00:02', '198.18.0.2']], "
+        "add_neigh=[['10.244.2.0', '0e:01:c6:12:00:02']], owned=True, up=True"
+    ]
+    pair.apply("b")
+    for side in SIDES:
+        pair.route(side)
+    assert pair.ping("a")
+    again = pair.apply("a")
+    assert again["changed"] is False and "warnings" not in again

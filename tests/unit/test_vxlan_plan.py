@@ -380,6 +380,39 @@ def test_existing_interface_of_that_name_is_refused_unless_force():
         engine._check_link(obj, link("npvx1", 5, "bridge"), "deleted")
 
 
+def test_a_device_an_interrupted_run_left_half_made_is_taken_over_with_a_warning():
+    engine = VxlanEngine()
+    obj = engine.validate(params([entry()]))[0]
+
+    def half(**kw):
+        made = link("npvx1", 5, "vxlan")
+        made.up, made.mac = False, MAC_A
+        made.info = {"IFLA_VXLAN_ID": 1, "IFLA_VXLAN_PORT": 4789, "IFLA_VXLAN_LOCAL": "198.18.0.1"}
+        for key, value in kw.items():
+            setattr(made, key, value)
+        return made
+
+    engine._check_link(obj, half(), "merged")
+    assert engine.warnings == [
+        "vxlan npvx1: taking over a device an interrupted run left half made (down, without the ownership mark, "
+        "with exactly this VNI, port, local address and MAC)"
+    ]
+    for change in ({"up": True}, {"mac": MAC_C}, {"addresses": ["10.244.1.0/32"]}, {"alias": "theirs"}):
+        with pytest.raises(ConflictError, match="not created by netplumb"):
+            engine._check_link(obj, half(**change), "merged")
+    with pytest.raises(ConflictError, match="not created by netplumb"):
+        engine._check_link(obj, half(info={"IFLA_VXLAN_ID": 2, "IFLA_VXLAN_PORT": 4789}), "merged")
+
+
+def test_mtu_must_fit_the_dev_that_merged_keeps():
+    engine = VxlanEngine()
+    ns = view(link("ul0", 2, "veth", mtu=1500, addresses=["198.18.0.1/24"]))
+    obj = engine.validate(params([entry(dev=None, mtu=1460)]))[0]
+    with pytest.raises(ValidationError, match=r"mtu 1460 is more than dev ul0 carries \(1500 minus 50 .* = 1450\)"):
+        engine._check_underlay(obj, ns, kept=ns.by_name["ul0"])
+    engine._check_underlay(obj, ns)  # not bound to a dev: the kernel takes any MTU
+
+
 def test_vni_and_port_already_used_by_another_device_is_refused_before_any_change():
     engine = VxlanEngine()
     other = link("flannel.1", 7, "vxlan")
