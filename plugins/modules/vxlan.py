@@ -134,6 +134,11 @@ notes:
     and one neighbour dump are read. Only permanent FDB and neighbour entries are managed.
   - O(state=overridden), and O(state=deleted) without O(config), look for unlisted devices in the namespace the
     module runs in (and, for O(state=overridden), in the namespaces of the listed devices).
+  - A run killed between creating a device and marking it leaves the device down and unmarked. The next run takes
+    such a device over, with a warning, when it has exactly the configured VNI, port, local address and MAC and
+    no addresses; any other unmarked device of that name is refused without O(force).
+  - FDB and neighbour entries are written in batches of netlink requests on one socket, so that hundreds of peers
+    cost one call and well under a second.
   - The MTU of the devices and of everything that sends into them (bridges, veths) must leave room for the
     overhead. A path MTU that is too small shows as lost large packets, not as an error.
 seealso:
