@@ -72,9 +72,16 @@ NUD_PERMANENT = 0x80
 NTF_SELF = 0x02
 AF_BRIDGE = 7
 NETLINK_ROUTE = 0
+AF_UNSPEC = 0
 NLMSG_ERROR = 2
+NLMSG_DONE = 3
 RTM_NEWNEIGH = 28
 RTM_DELNEIGH = 29
+RTM_GETNEIGH = 30
+NLM_F_DUMP = 0x300
+NDA_DST = 1
+NDA_LLADDR = 2
+NDA_IFINDEX = 8
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
 NLM_F_REPLACE = 0x100
@@ -399,19 +406,11 @@ class VxlanEngine:
                 self._check_vni_clash(mine, view, listed, params)
             if not selected:
                 continue
-            indexes = {link.index for link in selected}
-            fdb: dict[int, list] = {}
-            for msg in ipr.get_neighbours(family=AF_BRIDGE):
-                if msg["ifindex"] in indexes and msg["state"] & NUD_PERMANENT:
-                    mac = (msg.get_attr("NDA_LLADDR") or "").lower()
-                    fdb.setdefault(msg["ifindex"], []).append((mac, _canonical(msg.get_attr("NDA_DST"))))
-            neigh: dict[int, list] = {}
-            for msg in ipr.get_neighbours():
-                if msg["ifindex"] in indexes and msg["state"] & NUD_PERMANENT and msg.get_attr("NDA_LLADDR"):
-                    entry = (_canonical(msg.get_attr("NDA_DST")), msg.get_attr("NDA_LLADDR").lower())
-                    neigh.setdefault(msg["ifindex"], []).append(entry)
-            for link in selected:
-                have[(netns or "", link.name)] = _from_link(link, netns, view, fdb, neigh)
+            with raw_socket(nl, netns) as sock:
+                for link in selected:
+                    fdb = [(mac, dst) for dst, mac in dump_entries(sock, AF_BRIDGE, link.index)]
+                    neigh = [(dst, mac) for dst, mac in dump_entries(sock, AF_UNSPEC, link.index) if mac and dst]
+                    have[(netns or "", link.name)] = _from_link(link, netns, view, fdb, neigh)
         return have
 
     def _missing(self, problem: str, objs: list[Vxlan], state: str) -> None:
@@ -539,9 +538,7 @@ class VxlanEngine:
         for address, mac in p.get("neigh", []) + p.get("add_neigh", []):
             entries.replace(_family(address), dst=address, lladdr=mac)
         if entries.requests:
-            with nl.entered(action.netns):
-                sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-            with sock:
+            with raw_socket(nl, action.netns) as sock:
                 failed = entries.send(sock)
             if failed:
                 where = f" in netns {action.netns}" if action.netns else ""
@@ -595,7 +592,7 @@ class VxlanEngine:
         return out
 
 
-def _from_link(link, netns: str | None, view: NamespaceView, fdb: dict, neigh: dict) -> Vxlan:
+def _from_link(link, netns: str | None, view: NamespaceView, fdb: list, neigh: list) -> Vxlan:
     info = link.info
     lower = view.by_index.get(info.get("IFLA_VXLAN_LINK") or 0)
     local = info.get("IFLA_VXLAN_LOCAL6") or info.get("IFLA_VXLAN_LOCAL")
@@ -613,8 +610,8 @@ def _from_link(link, netns: str | None, view: NamespaceView, fdb: dict, neigh: d
         mtu=link.mtu,
         addresses=tuple(link.addresses),
         learning=bool(info.get("IFLA_VXLAN_LEARNING")),
-        fdb=tuple(sorted(fdb.get(link.index, []), key=lambda e: (e[0], e[1] or ""))),
-        neigh=tuple(sorted(neigh.get(link.index, []), key=lambda e: _ip_key(e[0]))),
+        fdb=tuple(sorted(fdb, key=lambda e: (e[0], e[1] or ""))),
+        neigh=tuple(sorted(neigh, key=lambda e: _ip_key(e[0]))),
         up=link.up,
         owned=link.alias == OWNER_MARK,
         group=_canonical(group),
@@ -655,6 +652,60 @@ def _index(ipr, action: Action) -> int:
     return found[0]
 
 
+def raw_socket(nl: Netlink, netns: str | None) -> socket.socket:
+    """A plain rtnetlink socket in the namespace (opened there, as Netlink.ipr does), bound, with a timeout."""
+    with nl.entered(netns):
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+    sock.settimeout(30)
+    sock.bind((0, 0))
+    return sock
+
+
+def dump_entries(sock: socket.socket, family: int, index: int) -> list[tuple[str | None, str | None]]:
+    """The permanent FDB (AF_BRIDGE) or neighbour (AF_UNSPEC: IPv4 and IPv6) entries of one device: (dst, lladdr).
+
+    The kernel filters by device (for the FDB an ifinfomsg-sized request with the ifindex, as ``bridge fdb show
+    dev`` sends; for neighbours NDA_IFINDEX), so a host's many container entries are never sent, and the few
+    fields needed are unpacked here rather than by pyroute2, which costs a millisecond or more per message.
+    """
+    if family == AF_BRIDGE:
+        body = struct.pack("=BxHiII", AF_BRIDGE, 0, index, 0, 0)
+    else:
+        body = struct.pack("=BxxxiHBB", family, 0, 0, 0, 0) + struct.pack("=HHI", 8, NDA_IFINDEX, index)
+    sock.sendall(struct.pack("=LHHLL", 16 + len(body), RTM_GETNEIGH, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + body)
+    entries: list[tuple[str | None, str | None]] = []
+    while True:
+        data = sock.recv(1 << 16)
+        offset = 0
+        while offset + 16 <= len(data):
+            length, kind = struct.unpack_from("=LH", data, offset)
+            if kind == NLMSG_DONE:
+                return entries
+            if kind == NLMSG_ERROR:
+                code = -struct.unpack_from("=i", data, offset + 16)[0]
+                what = "FDB" if family == AF_BRIDGE else "neighbour"
+                raise KernelError(f"reading the {what} entries of interface {index} failed: {os.strerror(code)}")
+            if kind == RTM_NEWNEIGH and length >= 28:
+                ifindex, state = struct.unpack_from("=iH", data, offset + 20)
+                if ifindex == index and state & NUD_PERMANENT:
+                    entries.append(_entry(data[offset + 28 : offset + length]))
+            offset += (max(length, 16) + 3) & ~3
+
+
+def _entry(attrs: bytes) -> tuple[str | None, str | None]:
+    dst = lladdr = None
+    offset = 0
+    while offset + 4 <= len(attrs):
+        length, kind = struct.unpack_from("=HH", attrs, offset)
+        value = attrs[offset + 4 : offset + length]
+        if kind == NDA_DST and len(value) in (4, 16):
+            dst = socket.inet_ntop(socket.AF_INET if len(value) == 4 else socket.AF_INET6, value)
+        elif kind == NDA_LLADDR and len(value) == 6:
+            lladdr = ":".join(f"{b:02x}" for b in value)
+        offset += (max(length, 4) + 3) & ~3
+    return dst, lladdr
+
+
 class EntryBatch:
     """FDB and neighbour entries of one device, written as batches of netlink requests on one raw socket.
 
@@ -693,22 +744,21 @@ class EntryBatch:
 
     def send(self, sock: socket.socket) -> str | None:
         """Send every request in order; the first failure as text ("fdb ... dst ...: File exists"), else None."""
-        sock.settimeout(30)
-        sock.bind((0, 0))
         failed: list[str] = []
         for start in range(0, len(self.requests), self.IN_FLIGHT):
             chunk = self.requests[start : start + self.IN_FLIGHT]
-            sock.sendall(b"".join(message for message, _, _ in chunk))
+            sock.sendall(b"".join(request[0] for request in chunk))
             waiting = set(range(start + 1, start + len(chunk) + 1))
             while waiting:
                 data = sock.recv(65536)
                 offset = 0
                 while offset + 20 <= len(data):
-                    length, kind, _, seq, _ = struct.unpack_from("=LHHLL", data, offset)
+                    length, kind = struct.unpack_from("=LH", data, offset)
+                    seq = struct.unpack_from("=L", data, offset + 8)[0]
                     if kind == NLMSG_ERROR and seq in waiting:
                         waiting.discard(seq)
                         code = -struct.unpack_from("=i", data, offset + 16)[0]
-                        _, text, fine = self.requests[seq - 1]
+                        text, fine = self.requests[seq - 1][1:]
                         if code and code not in fine:
                             failed.append(f"{text}: {os.strerror(code)}")
                     offset += (max(length, 16) + 3) & ~3

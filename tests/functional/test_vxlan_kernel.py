@@ -22,7 +22,7 @@ from ansible_collections.netplumb.container.tests.functional.linkhost import con
 
 SIDES = {"a": ("198.18.0.1", "10.244.1"), "b": ("198.18.0.2", "10.244.2")}
 OTHER = {"a": "b", "b": "a"}
-MAC = {side: vtep_mac(1, underlay) for side, (underlay, _) in SIDES.items()}
+MAC = {side: vtep_mac(1, addresses[0]) for side, addresses in SIDES.items()}
 SERVER = """
 import socket, sys
 s = socket.socket()
@@ -411,7 +411,7 @@ def test_two_runs_at_once_end_in_one_device(pair):
         except Exception as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
+    threads = [threading.Thread(target=worker), threading.Thread(target=worker)]
     for t in threads:
         t.start()
     for t in threads:

@@ -54,7 +54,7 @@ def mesh_vars(p: str, vni: int, left: tuple[str, ...] = ()) -> dict:
         "targets": "h1:h2",
         "p": p,
         "vni": vni,
-        "slices": {h: net for h, (_, net) in HOSTS.items()},
+        "slices": {h: addresses[1] for h, addresses in HOSTS.items()},
         "peers": peers,
         "routes": routes,
         "vxlan_state": "merged",

@@ -11,7 +11,11 @@ import struct
 import pytest
 import yaml
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import (
+    ConflictError,
+    KernelError,
+    ValidationError,
+)
 from ansible_collections.netplumb.container.plugins.module_utils._links import LinkState, NamespaceView
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 from ansible_collections.netplumb.container.plugins.module_utils._plan import plan, target_state
@@ -23,6 +27,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._vxlan import (
     EntryBatch,
     Vxlan,
     VxlanEngine,
+    dump_entries,
     vtep_mac,
     vxlan_mtu,
 )
@@ -530,16 +535,10 @@ class FakeNetlinkSocket:
         self.sent: list[list[tuple[int, int, int]]] = []  # per send: (type, flags, seq)
         self.acks = b""
 
-    def settimeout(self, _):
-        pass
-
-    def bind(self, _):
-        pass
-
     def sendall(self, data: bytes) -> None:
         batch, offset = [], 0
         while offset < len(data):
-            length, kind, flags, seq, _ = struct.unpack_from("=LHHLL", data, offset)
+            length, kind, flags, seq = struct.unpack_from("=LHHL", data, offset)
             batch.append((kind, flags, seq))
             code = -self.errors.get(seq, 0)
             self.acks += struct.pack("=LHHLL", 36, 2, 0, seq, 0) + struct.pack("=i", code) + data[offset : offset + 16]
@@ -562,7 +561,7 @@ def test_entry_batch_orders_chunks_and_reports_the_first_failure():
     assert batch.send(sock) is None
     assert [len(b) for b in sock.sent] == [64, 9], "at most 64 requests in flight"
     sent = [x for b in sock.sent for x in b]
-    assert [seq for _, _, seq in sent] == list(range(1, 74))
+    assert [request[2] for request in sent] == list(range(1, 74))
     assert sent[0] == (28, 0x1 | 0x4 | 0x100 | 0x400, 1), "RTM_NEWNEIGH, request, ack, create, replace"
     assert sent[70] == (29, 0x1 | 0x4, 71), "RTM_DELNEIGH"
 
@@ -581,9 +580,53 @@ def test_entry_batch_messages_decode_as_the_kernel_reads_them():
     batch = EntryBatch(index=7)
     batch.replace(AF_BRIDGE, dst="198.18.0.2", lladdr=MAC_B)
     batch.delete(socket.AF_INET6, dst="fd00::5")
-    first, second = (ndmsg(data) for data, _, _ in batch.requests)
+    first, second = (ndmsg(request[0]) for request in batch.requests)
     first.decode()
     second.decode()
     assert (first["family"], first["ifindex"], first["state"], first["flags"]) == (AF_BRIDGE, 7, 0x80, 0x02)
     assert first.get_attr("NDA_DST") == "198.18.0.2" and first.get_attr("NDA_LLADDR") == MAC_B
     assert (second["family"], second.get_attr("NDA_DST"), second.get_attr("NDA_LLADDR")) == (10, "fd00::5", None)
+
+
+def neigh_message(family, index, state, dst=None, mac=None):
+    attrs = b""
+    if dst is not None:
+        raw = socket.inet_pton(socket.AF_INET6 if ":" in dst else socket.AF_INET, dst)
+        attrs += struct.pack("=HH", 4 + len(raw), 1) + raw
+    if mac is not None:
+        attrs += struct.pack("=HH", 10, 2) + bytes.fromhex(mac.replace(":", "")) + b"\0\0"
+    body = struct.pack("=BxxxiHBB", family, index, state, 0, 0) + attrs
+    return struct.pack("=LHHLL", 16 + len(body), 28, 2, 1, 0) + body
+
+
+class FakeDumpSocket:
+    def __init__(self, replies: list[bytes]):
+        self.replies = replies
+        self.requests: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.requests.append(data)
+
+    def recv(self, size: int) -> bytes:
+        return self.replies.pop(0)
+
+
+def test_dump_entries_asks_the_kernel_for_one_device_and_keeps_its_permanent_entries():
+    done = struct.pack("=LHHLLi", 20, 3, 2, 1, 0, 0)
+    replies = [
+        neigh_message(AF_BRIDGE, 7, 0x80, "198.18.0.2", MAC_B) + neigh_message(AF_BRIDGE, 8, 0x80, "198.18.0.3", MAC_C),
+        neigh_message(AF_BRIDGE, 7, 0x02, "198.18.0.4", MAC_D) + neigh_message(AF_BRIDGE, 7, 0x80, None, MAC_C) + done,
+    ]
+    sock = FakeDumpSocket(replies)
+    assert dump_entries(sock, AF_BRIDGE, 7) == [("198.18.0.2", MAC_B), (None, MAC_C)]
+    length, kind, flags = struct.unpack_from("=LHH", sock.requests[0])
+    assert (length, kind, flags) == (32, 30, 0x301), "RTM_GETNEIGH dump with an ifinfomsg-sized header"
+    assert struct.unpack_from("=Bxxxi", sock.requests[0], 16) == (AF_BRIDGE, 7)
+
+    sock = FakeDumpSocket([neigh_message(10, 7, 0x80, "fd00::5", MAC_B) + neigh_message(2, 7, 0x80, "10.0.0.1") + done])
+    assert dump_entries(sock, 0, 7) == [("fd00::5", MAC_B), ("10.0.0.1", None)]
+    assert sock.requests[0][-8:] == struct.pack("=HHI", 8, 8, 7), "NDA_IFINDEX filter"
+
+    error = struct.pack("=LHHLLi", 36, 2, 0, 1, 0, -errno.EOPNOTSUPP) + b"\0" * 16
+    with pytest.raises(KernelError, match="reading the FDB entries of interface 7 failed: Operation not supported"):
+        dump_entries(FakeDumpSocket([error]), AF_BRIDGE, 7)
