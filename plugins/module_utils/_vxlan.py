@@ -276,7 +276,11 @@ def parse_vxlan(entry: dict[str, Any], identity_only: bool = False) -> Vxlan:
     if dev is not None:
         check_ifname(dev, f"{where} dev")
     learning = entry.get("learning")
+    addresses = check_addresses(entry.get("addresses"), f"{where} addresses")
     fdb, neigh = _parse_peers(entry.get("peers"), where, local, mac)
+    own = {cidr.split("/")[0] for cidr in addresses or ()} & {entry[0] for entry in neigh or ()}
+    if own:
+        raise ValidationError(f"{where} peer address {sorted(own)[0]} is an address of this device (addresses)")
     return Vxlan(
         name=name,
         netns=netns,
@@ -286,7 +290,7 @@ def parse_vxlan(entry: dict[str, Any], identity_only: bool = False) -> Vxlan:
         dev=dev,
         mac=mac,
         mtu=None if entry.get("mtu") is None else parse_mtu(entry["mtu"], f"{where} mtu"),
-        addresses=check_addresses(entry.get("addresses"), f"{where} addresses"),
+        addresses=addresses,
         learning=None if learning is None else parse_bool(learning, f"{where} learning"),
         fdb=fdb,
         neigh=neigh,
@@ -378,7 +382,7 @@ class VxlanEngine:
 
     # ---- read -----------------------------------------------------------
     def read(self, nl: Netlink, want: list[Vxlan], params: dict[str, Any]) -> dict[Hashable, Vxlan]:
-        """Per namespace: one link dump, one address dump and, if a device of ours is there, two neighbour dumps."""
+        """Per namespace: one link dump and one address dump; per selected device, one FDB and one neighbour dump."""
         self.warnings = []
         self.resource.default_mtu = {}
         state = params["state"]

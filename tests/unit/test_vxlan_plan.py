@@ -471,6 +471,10 @@ def test_vni_and_port_already_used_by_another_device_is_refused_before_any_chang
             r"peers\[0\]\.address '10.244.2.0/24' is not a valid IP address",
         ),
         (
+            {"peers": [{"underlay": "198.18.0.2", "mac": MAC_B, "address": "10.244.1.0"}]},
+            r"vxlan npvx1: peer address 10.244.1.0 is an address of this device \(addresses\)",
+        ),
+        (
             {"peers": [{"underlay": "198.18.0.2", "mac": MAC_B}, {"underlay": "198.18.0.3", "mac": MAC_B}]},
             rf"peers\[1\]\.mac {MAC_B} is listed with underlay 198.18.0.2 and 198.18.0.3",
         ),
