@@ -50,6 +50,10 @@ RT_TABLE_MAIN = 254
 _BR_INFO = {1: ("IFLA_BR_FORWARD_DELAY", "I"), 4: ("IFLA_BR_AGEING_TIME", "I"), 5: ("IFLA_BR_STP_STATE", "I")}
 _BR_INFO[7] = ("IFLA_BR_VLAN_FILTERING", "B")
 _BRPORT_INFO = {4: ("IFLA_BRPORT_MODE", "B")}
+_VXLAN_INFO = {1: ("IFLA_VXLAN_ID", "I"), 3: ("IFLA_VXLAN_LINK", "I"), 7: ("IFLA_VXLAN_LEARNING", "B")}
+# Addresses of a vxlan device (group, local; IPv4 and IPv6) and its port, which is in network byte order.
+_VXLAN_ADDRESSES = {2: "IFLA_VXLAN_GROUP", 4: "IFLA_VXLAN_LOCAL", 16: "IFLA_VXLAN_GROUP6", 17: "IFLA_VXLAN_LOCAL6"}
+IFLA_VXLAN_PORT = 15
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -160,9 +164,27 @@ def decode_link(payload: memoryview) -> dict[str, Any]:
         "up": bool(flags & IFF_UP),  # admin state, not operstate
         "peer_index": _u32(attrs.get(IFLA_LINK)),
         "peer_nsid": None if nsid is None else struct.unpack_from("=i", nsid)[0],
-        "info": _picked(info.get(IFLA_INFO_DATA), _BR_INFO) if kind == "bridge" else {},
+        "info": _link_info(kind, info.get(IFLA_INFO_DATA)),
         "slave": _picked(info.get(IFLA_INFO_SLAVE_DATA), _BRPORT_INFO) if bridge_port else {},
     }
+
+
+def _link_info(kind: str | None, data: memoryview | None) -> dict[str, Any]:
+    """IFLA_INFO_DATA of the kinds the engines read back (bridge, vxlan), under pyroute2's attribute names."""
+    if kind == "bridge":
+        return _picked(data, _BR_INFO)
+    if kind != "vxlan" or data is None:
+        return {}
+    out = _picked(data, _VXLAN_INFO)
+    attrs = attributes(data, 0)
+    for number, name in _VXLAN_ADDRESSES.items():
+        raw = attrs.get(number)
+        if raw is not None and len(raw) in (4, 16):
+            out[name] = str(ipaddress.ip_address(bytes(raw)))
+    port = attrs.get(IFLA_VXLAN_PORT)
+    if port is not None and len(port) >= 2:
+        out["IFLA_VXLAN_PORT"] = struct.unpack_from(">H", port)[0]
+    return out
 
 
 def decode_addr(payload: memoryview) -> tuple[int, str] | None:

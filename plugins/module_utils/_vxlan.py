@@ -43,7 +43,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     cidr_sort_key,
     del_address,
     delete_link,
-    read_namespace,
+    read_view,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink, netns_exists
@@ -394,8 +394,7 @@ class VxlanEngine:
             if netns is not None and not netns_exists(netns):
                 self._missing(f"netns {netns} does not exist", mine, state)
                 continue
-            ipr = nl.ipr(netns)
-            view = read_namespace(ipr)
+            view = read_view(nl.reader, netns)
             for obj in mine:
                 link = view.by_name.get(obj.name)
                 self._check_link(obj, link, state)
