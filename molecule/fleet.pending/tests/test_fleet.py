@@ -111,10 +111,8 @@ def test_nothing_left_for_a_host_that_left(host, fleet):
         pytest.skip("no host has left the fleet yet" if not left() else f"{me} is the one that left")
     for gone in left():
         gone_slice, gone_underlay = fleet[gone]["slice"], fleet[gone]["underlay"]
-        stale = [
-            r for r in routes(host)
-            if r.get("dst", "default") != "default" and ipaddress.ip_network(r["dst"], strict=False).overlaps(gone_slice)
-        ]  # fmt: skip
+        dsts = [r for r in routes(host) if r.get("dst", "default") != "default"]
+        stale = [r for r in dsts if ipaddress.ip_network(r["dst"], strict=False).overlaps(gone_slice)]
         assert stale == [], f"{me} still routes {gone}'s slice: {stale}"
         fdb = json.loads(host.run("bridge -j fdb show").stdout or "[]")
         assert [e for e in fdb if e.get("dst") == gone_underlay] == [], f"{me} keeps an FDB entry for {gone}"
