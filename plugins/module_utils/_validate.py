@@ -136,6 +136,25 @@ def parse_mtu(value: Any, what: str) -> int:
     return parse_int(value, what, 68, 65535)
 
 
+VNI_MAX = 2**24 - 1
+
+
+def parse_vni(value: Any, what: str) -> int:
+    """A VXLAN network identifier: 24 bits, 0 excluded (1-16777215)."""
+    return parse_int(value, what, 1, VNI_MAX)
+
+
+def parse_mac(value: Any, what: str) -> str:
+    """A unicast Ethernet address, lower case with colons (dashes accepted): 02:42:ac:11:00:02."""
+    text = str(value).strip().lower().replace("-", ":") if isinstance(value, str) else ""
+    parts = text.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
+        raise ValidationError(f"{what} {value!r} is not a MAC address like 02:42:ac:11:00:02")
+    if int(parts[0], 16) & 1:
+        raise ValidationError(f"{what} {value!r} is a multicast MAC address; an interface needs a unicast one")
+    return text
+
+
 def check_unique(items: list[Any], key, what: str) -> None:
     seen: set = set()
     for item in items:
