@@ -4,20 +4,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
 from ansible_collections.netplumb.container.plugins.module_utils._fleet import parse_vars, plan_fleet, preflight
-
-
-def _vtep_mac() -> Callable[[int, str], str]:
-    try:
-        from ansible_collections.netplumb.container.plugins.module_utils._vxlan import vtep_mac
-    except ImportError as exc:  # the vxlan module ships with the collection; this only guards a partial install
-        raise AnsibleFilterError(f"fleet: the vxlan backend needs plugins/module_utils/_vxlan.py ({exc})") from None
-    return vtep_mac
+from ansible_collections.netplumb.container.plugins.module_utils._vxlan import vtep_mac
 
 
 def _per_host(hostvars: Any, hosts: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
@@ -56,13 +49,9 @@ def fleet_plan(hostvars: Any, hosts: list[str], leases: dict[str, Any], leases6:
     try:
         per_host, reads = _per_host(hostvars, list(hosts))
         subnets6 = (leases6 or {}).get("subnets") if leases6 and not leases6.get("skipped") else None
-        return plan_fleet(per_host, reads, dict(leases.get("subnets") or {}), subnets6, _lazy_mac)
+        return plan_fleet(per_host, reads, dict(leases.get("subnets") or {}), subnets6, vtep_mac)
     except NetplumbError as exc:
         raise AnsibleFilterError(exc.msg) from None
-
-
-def _lazy_mac(vni: int, local: str) -> str:
-    return _vtep_mac()(vni, local)
 
 
 def fleet_leases_match(planned: dict[str, Any], written: dict[str, Any], hosts: list[str]) -> list[str]:

@@ -28,6 +28,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
     parse_int,
     parse_port,
     parse_subnet,
+    parse_vni,
 )
 
 BACKENDS = ("host-gw", "vxlan", "auto")
@@ -77,7 +78,7 @@ def parse_vars(raw: dict[str, Any], host: str) -> dict[str, Any]:
         backend = raw.get("fleet_backend", "auto")
         if backend not in BACKENDS:
             raise fail(f"fleet_backend {backend!r} must be one of {', '.join(BACKENDS)}")
-        vni = parse_int(raw.get("fleet_vxlan_vni", 1), "fleet_vxlan_vni", 1, 2**24 - 1)
+        vni = parse_vni(raw.get("fleet_vxlan_vni", 1), "fleet_vxlan_vni")
         port = parse_port(raw.get("fleet_vxlan_port", 4789), "fleet_vxlan_port")
         if bridge.startswith(DEVICE_PREFIX):
             raise fail(

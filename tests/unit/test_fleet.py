@@ -14,13 +14,9 @@ from ansible_collections.netplumb.container.plugins.module_utils._fleet import (
     plan_fleet,
     preflight,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._vxlan import vtep_mac
 
 LEASES = "/srv/inv/netplumb-fleet-leases.json"
-
-
-def mac(vni: int, local: str) -> str:
-    last = local.split(".")
-    return f"0e:{vni:02x}:{int(last[0]):02x}:{int(last[1]):02x}:{int(last[2]):02x}:{int(last[3]):02x}"
 
 
 def read(address: str, prefix: int = 24, routes=(), links=(), mtu: int = 1500, routes6=(), default=True) -> str:
@@ -58,7 +54,7 @@ TWO_SEGMENTS = {"h1": read("198.18.0.11"), "h2": read("198.18.0.12"), "h3": read
 
 def plan(reads=ONE_SEGMENT, subnets=SUBNETS, per_host=None, subnets6=None, **extra):
     per_host = per_host or hosts_vars(sorted(reads), **extra)
-    return plan_fleet(per_host, reads, subnets, subnets6, mac)
+    return plan_fleet(per_host, reads, subnets, subnets6, vtep_mac)
 
 
 def test_host_gw_one_segment():
