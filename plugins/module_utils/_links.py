@@ -18,7 +18,7 @@ from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import NetlinkError
-from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_ip
+from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_ip, parse_mac
 
 IFF_UP = 0x1
 IFA_F_NODAD = 0x02
@@ -158,15 +158,7 @@ def check_addresses(values: Any, what: str) -> tuple[str, ...] | None:
 
 
 def check_mac(value: Any, what: str) -> str | None:
-    if value is None:
-        return None
-    text = str(value).lower().replace("-", ":")
-    parts = text.split(":")
-    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
-        raise ValidationError(f"{what} {value!r} is not a MAC address like 02:42:ac:11:00:02")
-    if int(parts[0], 16) & 1:
-        raise ValidationError(f"{what} {value!r} is a multicast MAC address; an interface needs a unicast one")
-    return text
+    return None if value is None else parse_mac(value, what)
 
 
 def check_mtu(value: Any, what: str) -> int | None:

@@ -92,6 +92,21 @@ def parse_ip(value: Any, what: str = "address") -> ipaddress.IPv4Address | ipadd
         ) from None
 
 
+def parse_host_address(
+    value: Any, what: str = "address"
+) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address with or without prefix length (198.18.0.11 or 198.18.0.11/24); host bits are expected."""
+    text = str(value).strip()
+    if "/" not in text:
+        return parse_ip(text, what)
+    try:
+        return ipaddress.ip_interface(text)
+    except ValueError:
+        raise ValidationError(
+            f"{what} {value!r} is not a valid IP address (IPv4 or IPv6, optionally with prefix length)"
+        ) from None
+
+
 def parse_subnet(value: Any, what: str, version: int | None = None) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """A subnet in CIDR form with no host bits set (172.17.0.0/16), of the given IP version if one is given."""
     try:
@@ -119,6 +134,25 @@ def parse_port(value: Any, what: str) -> int:
 
 def parse_mtu(value: Any, what: str) -> int:
     return parse_int(value, what, 68, 65535)
+
+
+VNI_MAX = 2**24 - 1
+
+
+def parse_vni(value: Any, what: str) -> int:
+    """A VXLAN network identifier: 24 bits, 0 excluded (1-16777215)."""
+    return parse_int(value, what, 1, VNI_MAX)
+
+
+def parse_mac(value: Any, what: str) -> str:
+    """A unicast Ethernet address, lower case with colons (dashes accepted): 02:42:ac:11:00:02."""
+    text = str(value).strip().lower().replace("-", ":") if isinstance(value, str) else ""
+    parts = text.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
+        raise ValidationError(f"{what} {value!r} is not a MAC address like 02:42:ac:11:00:02")
+    if int(parts[0], 16) & 1:
+        raise ValidationError(f"{what} {value!r} is a multicast MAC address; an interface needs a unicast one")
+    return text
 
 
 def check_unique(items: list[Any], key, what: str) -> None:
