@@ -146,23 +146,26 @@ def parse_paths(stdout: str) -> dict[str, dict[str, Any]]:
 
 
 def outcome(target: dict[str, Any], result: dict[str, Any], source: str, mtu: int) -> tuple[str, list[str]]:
-    """(cell text, problems) for one path."""
+    """(cell text, problems) for one path; the cell is short (ok, blocked, REACHED, HOLE <what failed>), the
+    problems say it in words."""
     ping, seen, df = result.get("ping", False), result.get("tcp"), result.get("mtu", False)
     reached = ping or seen is not None
     if not target["expect"]:
         return ("REACHED" if reached else "blocked"), (["reached, expected blocked"] if reached else [])
-    problems = []
+    short, problems = [], []
     if not ping:
+        short.append("ping")
         problems.append("no ping")
     if seen is None:
+        short.append("tcp")
         problems.append("no tcp")
     elif seen != source:
+        short.append(f"src={seen}")
         problems.append(f"tcp source seen as {seen}, not {source}")
     if ping and not df:
+        short.append(f"df{mtu}")
         problems.append(f"no don't-fragment ping of {mtu} bytes")
-    if problems:
-        return "HOLE: " + ", ".join(problems), problems
-    return "ok", []
+    return ("HOLE " + ",".join(short), problems) if problems else ("ok", [])
 
 
 def matrix(hosts: dict[str, dict[str, Any]]) -> dict[str, Any]:

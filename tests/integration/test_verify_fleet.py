@@ -63,7 +63,7 @@ def verify(lab: Lab, name: str, check: bool = True, **extra) -> dict:
 
 
 def matrix(report: dict) -> list[str]:
-    return task_results(report, "Print it (rows - from, columns - to)")["localhost"]["msg"]
+    return task_results(report, "Print it (rows - from, columns - to)")["localhost"]["msg"].splitlines()
 
 
 def failure(report: dict) -> str:
@@ -105,7 +105,7 @@ def test_a_broken_path_fails_and_is_named(wired):
     assert "h1 -> h3: no ping" in text and "h3 -> h1: no ping" in text and "h1 -> h3: no tcp" in text
     assert "h1 -> h2" not in text and "h2 -> h3" not in text
     table = {row.split()[0]: row for row in matrix(report)[1:4]}
-    assert "HOLE" in table["h1"] and "HOLE" in table["h3"] and "HOLE" not in table["h2"]
+    assert "HOLE ping,tcp" in table["h1"] and "HOLE ping,tcp" in table["h3"] and "HOLE" not in table["h2"]
     assert listeners_left(lab) == []
 
 
