@@ -92,6 +92,21 @@ def parse_ip(value: Any, what: str = "address") -> ipaddress.IPv4Address | ipadd
         ) from None
 
 
+def parse_host_address(
+    value: Any, what: str = "address"
+) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address with or without prefix length (198.18.0.11 or 198.18.0.11/24); host bits are expected."""
+    text = str(value).strip()
+    if "/" not in text:
+        return parse_ip(text, what)
+    try:
+        return ipaddress.ip_interface(text)
+    except ValueError:
+        raise ValidationError(
+            f"{what} {value!r} is not a valid IP address (IPv4 or IPv6, optionally with prefix length)"
+        ) from None
+
+
 def parse_subnet(
     value: Any, what: str, version: int | None = None, strict: bool = True
 ) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

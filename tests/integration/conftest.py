@@ -106,6 +106,7 @@ class Lab:
     hosts: int = 3
     outside: bool = True
     state_dir: str = DEFAULT_STATE_DIR
+    segments: int = 1
 
     @property
     def inventory(self) -> Path:
@@ -116,7 +117,8 @@ class Lab:
             return json.load(f)
 
     def up(self) -> dict:
-        extra = ["-e", f"lab_name={self.name}", "-e", f"lab_hosts={self.hosts}", "-e", f"lab_outside={self.outside}"]
+        extra = ["-e", f"lab_name={self.name}", "-e", f"lab_hosts={self.hosts}", "-e", f"lab_outside={self.outside}",
+                 "-e", f"lab_segments={self.segments}"]  # fmt: skip
         return run_playbook(REPO / "playbooks" / "lab_up.yml", *extra)
 
     def down(self, check: bool = True) -> dict:

@@ -7,7 +7,12 @@ namespaces, with a private /run (and /run/netns), /sys, and overlays over /etc a
 underlay switch is another such process holding a bridge; each host's ``ul0`` is a veth created
 straight between the switch's namespace and the host's, so nothing is ever made in the root namespace.
 
-    python3 netplumb_lab.py up --lab NAME [--hosts N] [--outside | --no-outside] [--check]
+With ``--segments S`` (S > 1) the underlay is S switches (segment s = 198.18.(s-1).0/24), the hosts are
+split over them in consecutive blocks (see ``segment_of``), and a host ``router`` with an address
+198.18.(s-1).1 on each segment (``ul0`` .. ``ul<S-1>``, ip_forward=1) joins them; every host routes the
+other segments via its segment's router address. One segment is exactly the lab of before: no router.
+
+    python3 netplumb_lab.py up --lab NAME [--hosts N] [--segments S] [--outside | --no-outside] [--check]
     python3 netplumb_lab.py down --lab NAME [--check]
     python3 netplumb_lab.py status --lab NAME
 
@@ -30,12 +35,13 @@ import time
 
 STATE_DIR = "/run/netplumb-lab"
 MARK = "netplumb-lab"
-SUBNET = "198.18.0"
 PREFIX_LEN = 24
-OUTSIDE_ADDRESS = f"{SUBNET}.254"
+OUTSIDE_ADDRESS = "198.18.0.254"
 MTU = 1500
 LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
 MAX_HOSTS = 200
+MAX_SEGMENTS = 16
+ROUTER = "router"
 START_TIMEOUT = 15.0
 
 # Runs as PID 1 of the new namespaces before tini takes over; $1 = host dir, $2 = hostname.
@@ -64,6 +70,26 @@ class LabError(Exception):
 
 def marker(lab: str, host: str) -> str:
     return f"{MARK}/{lab}/{host}"
+
+
+def subnet(segment: int) -> str:
+    """The first three octets of a segment's /24 (segments count from 1), inside 198.18.0.0/15."""
+    return f"198.18.{segment - 1}"
+
+
+def segment_of(index: int, hosts: int, segments: int) -> int:
+    """Host h<index> (1-based) of N on S segments: consecutive blocks, sizes differing by at most one,
+    the larger blocks first (4 on 2: h1 h2 | h3 h4; 5 on 2: h1 h2 h3 | h4 h5)."""
+    return (index - 1) * segments // hosts + 1
+
+
+def host_address(index: int, segment: int) -> str:
+    # The host number stays in the last octet, so an address names its host whatever the segment.
+    return f"{subnet(segment)}.{10 + index}"
+
+
+def router_address(segment: int) -> str:
+    return f"{subnet(segment)}.1"
 
 
 def cmdline(pid: int) -> list[str]:
@@ -170,7 +196,8 @@ class Lab:
     def alive(self, state: dict | None) -> bool:
         if not state:
             return False
-        procs = [state["switch"], *state["hosts"].values()]
+        switches = [seg["switch"] for seg in state.get("segments") or []] or [state["switch"]]
+        procs = [*switches, *state["hosts"].values()]
         return all(
             is_host(p["pid"], p["marker"], p["starttime"]) and netns_inode(p["pid"]) == p["netns"] for p in procs
         )
@@ -218,48 +245,88 @@ class Lab:
             log = f.read().strip()
         raise LabError(f"lab {self.name}: host {host} did not start: {log or 'timeout'}")
 
-    def up(self, hosts: int, outside: bool, check: bool = False) -> dict:
+    def up(self, hosts: int, outside: bool, check: bool = False, segments: int = 1) -> dict:
         if not 1 <= hosts <= MAX_HOSTS:
             raise LabError(f"hosts must be between 1 and {MAX_HOSTS}, got {hosts}")
+        if not 1 <= segments <= MAX_SEGMENTS:
+            raise LabError(f"segments must be between 1 and {MAX_SEGMENTS}, got {segments}")
         names = [f"h{i}" for i in range(1, hosts + 1)] + (["outside"] if outside else [])
+        routed = segments > 1
+        if routed:
+            names.append(ROUTER)
         state = self.read()
-        if self.alive(state) and sorted(state["hosts"]) == sorted(names):
+        if (
+            self.alive(state)
+            and sorted(state["hosts"]) == sorted(names)
+            and len(state.get("segments") or [None]) == segments
+        ):
             return {"changed": False, "lab": self.name, "inventory": self.inventory_file, **state}
         if check:
             return {"changed": True, "lab": self.name, "inventory": self.inventory_file, "hosts": {}}
         # Anything else (a different size, a crashed or half-made lab) is rebuilt from scratch.
         self.down()
         t0 = time.monotonic()
+        switches = ["switch"] + [f"switch{s}" for s in range(2, segments + 1)]
         try:
             os.makedirs(self.dir, mode=0o755)
-            procs = {"switch": self._spawn("switch", overlay=False)}
+            procs = {sw: self._spawn(sw, overlay=False) for sw in switches}
             procs.update((n, self._spawn(n, overlay=True)) for n in names)
             deadline = time.monotonic() + START_TIMEOUT
             recs = {n: self._wait_ready(n, p, deadline) for n, p in procs.items()}
-            switch = recs.pop("switch")
-            wire = ["link set lo up", f"link add br0 mtu {MTU} type bridge", "link set br0 up"]
+            switch_recs = [recs.pop(sw) for sw in switches]
+            # (host, segment, interface in the host, address) for every underlay port.
+            ports = []
             for n in names:
-                wire.append(f"link add ul-{n} mtu {MTU} type veth peer name ul0 mtu {MTU} netns {recs[n]['pid']}")
-                wire.append(f"link set ul-{n} master br0 up")
-            ip_batch(switch["pid"], wire)
-            for i, n in enumerate(names, start=1):
-                address = OUTSIDE_ADDRESS if n == "outside" else f"{SUBNET}.{10 + i}"
-                cmds = ["link set lo up", f"address add {address}/{PREFIX_LEN} dev ul0", "link set ul0 up"]
-                if outside and n != "outside":
-                    cmds.append(f"route add default via {OUTSIDE_ADDRESS} dev ul0")
+                if n == ROUTER:
+                    ports += [(n, seg, f"ul{seg - 1}", router_address(seg)) for seg in range(1, segments + 1)]
+                elif n == "outside":
+                    ports.append((n, 1, "ul0", OUTSIDE_ADDRESS))
+                else:
+                    i = int(n[1:])
+                    seg = segment_of(i, hosts, segments)
+                    ports.append((n, seg, "ul0", host_address(i, seg)))
+            for seg, switch in enumerate(switch_recs, start=1):
+                wire = ["link set lo up", f"link add br0 mtu {MTU} type bridge", "link set br0 up"]
+                for n, port_seg, ifname, _address in ports:
+                    if port_seg != seg:
+                        continue
+                    # One segment keeps the names of the one-segment lab: ul-<host>.
+                    peer = f"ul-{n}" if ifname == "ul0" else f"ul-{n}{ifname[2:]}"
+                    netns = recs[n]["pid"]
+                    wire.append(f"link add {peer} mtu {MTU} type veth peer name {ifname} mtu {MTU} netns {netns}")
+                    wire.append(f"link set {peer} master br0 up")
+                ip_batch(switch["pid"], wire)
+            for n in names:
+                mine = [(seg, ifname, address) for host, seg, ifname, address in ports if host == n]
+                cmds = ["link set lo up"]
+                for _seg, ifname, address in mine:
+                    cmds += [f"address add {address}/{PREFIX_LEN} dev {ifname}", f"link set {ifname} up"]
+                cmds += self._routes(n, mine[0][0], segments, outside)
                 ip_batch(recs[n]["pid"], cmds)
                 if n == "outside":
                     # The stand-in for the internet must never route for the lab.
                     sysctl(recs[n]["pid"], "net.ipv4.ip_forward", "0")
-                recs[n].update(address=address, prefix=PREFIX_LEN, interface="ul0")
+                elif n == ROUTER:
+                    sysctl(recs[n]["pid"], "net.ipv4.ip_forward", "1")
+                recs[n].update(address=mine[0][2], prefix=PREFIX_LEN, interface=mine[0][1])
+                if routed:
+                    recs[n]["segment"] = mine[0][0]
+                if n == ROUTER:
+                    recs[n]["addresses"] = [f"{address}/{PREFIX_LEN}" for _seg, _ifname, address in mine]
             state = {
                 "lab": self.name,
-                "switch": switch,
+                "switch": switch_recs[0],
                 "hosts": recs,
                 "outside": outside,
                 "created": time.time(),
                 "seconds": round(time.monotonic() - t0, 3),
             }
+            if routed:
+                state["segments"] = [
+                    {"segment": seg, "subnet": f"{subnet(seg)}.0/{PREFIX_LEN}", "router": router_address(seg),
+                     "switch": rec}
+                    for seg, rec in enumerate(switch_recs, start=1)
+                ]  # fmt: skip
             tmp = self.hosts_file + ".tmp"
             with open(tmp, "w") as f:
                 json.dump(state, f, indent=1)
@@ -271,13 +338,27 @@ class Lab:
             raise
         return {"changed": True, "lab": self.name, "inventory": self.inventory_file, **state}
 
+    @staticmethod
+    def _routes(host: str, segment: int, segments: int, outside: bool) -> list[str]:
+        """ip commands for a host's routes: the other segments via the router, and the default route."""
+        if host == ROUTER:
+            return [f"route add default via {OUTSIDE_ADDRESS} dev ul0"] if outside else []
+        others = [s for s in range(1, segments + 1) if s != segment]
+        via = router_address(segment)
+        cmds = [f"route add {subnet(s)}.0/{PREFIX_LEN} via {via} dev ul0" for s in others]
+        if outside and host != "outside":
+            # Segment 1 leaves through the outside host directly, the others through the router.
+            cmds.append(f"route add default via {OUTSIDE_ADDRESS if segment == 1 else via} dev ul0")
+        return cmds
+
     def down(self, check: bool = False) -> dict:
         """Kills every process of the lab (verified by marker) and removes its state; fine if nothing is there."""
         if check:
             return {"changed": os.path.isdir(self.dir) or bool(lab_processes(self.name)), "lab": self.name}
         killed = set()
         state = self.read() or {}
-        recorded = [state.get("switch"), *state.get("hosts", {}).values()]
+        switches = [seg.get("switch") for seg in state.get("segments") or []]
+        recorded = [state.get("switch"), *switches, *state.get("hosts", {}).values()]
         targets = [(r["pid"], r["marker"], r["starttime"]) for r in recorded if r]
         targets += [(pid, None, None) for pid in lab_processes(self.name)]
         for pid, mark, start in targets:
@@ -309,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("up", "down", "status"))
     parser.add_argument("--lab", default="lab", help="lab name (default: lab)")
     parser.add_argument("--hosts", type=int, default=3, help="number of hosts h1..hN (default: 3)")
+    parser.add_argument("--segments", type=int, default=1,
+                        help="underlay segments joined by the host 'router' (default: 1, no router)")  # fmt: skip
     parser.add_argument("--outside", action=argparse.BooleanOptionalAction, default=True,
                         help="add the host 'outside' (198.18.0.254), the default gateway of the others")  # fmt: skip
     parser.add_argument("--state-dir", default=os.environ.get("NETPLUMB_LAB_STATE_DIR", STATE_DIR))
@@ -323,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         lab = Lab(args.lab, args.state_dir)
         with locked(args.state_dir):
             if args.command == "up":
-                result = lab.up(args.hosts, args.outside, args.check)
+                result = lab.up(args.hosts, args.outside, args.check, args.segments)
             elif args.command == "down":
                 result = lab.down(args.check)
             else:
