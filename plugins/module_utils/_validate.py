@@ -107,10 +107,13 @@ def parse_host_address(
         ) from None
 
 
-def parse_subnet(value: Any, what: str, version: int | None = None) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """A subnet in CIDR form with no host bits set (172.17.0.0/16), of the given IP version if one is given."""
+def parse_subnet(
+    value: Any, what: str, version: int | None = None, strict: bool = True
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A subnet in CIDR form with no host bits set (172.17.0.0/16), of the given IP version if one is given.
+    ``strict=False`` accepts host bits and clears them (172.17.0.1/16 -> 172.17.0.0/16)."""
     try:
-        net = ipaddress.ip_network(str(value).strip(), strict=True)
+        net = ipaddress.ip_network(str(value).strip(), strict=strict)
     except ValueError as exc:
         raise ValidationError(f"{what}: {value!r} is not a subnet in CIDR form ({exc})") from None
     if version is not None and net.version != version:
