@@ -8,7 +8,7 @@ import ipaddress
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._validate import check_ifname
+from ansible_collections.netplumb.container.plugins.module_utils._validate import check_ifname, parse_subnet
 
 DOCKER_DEFAULT = {
     "name": "docker0",
@@ -73,6 +73,11 @@ def normalise_networks(networks: list[dict[str, Any]], var: str = "bridge_networ
             "icc": net["icc"],
             "internal": net["internal"],
         }
+        if raw.get("cluster_subnets"):
+            # The fleet's other slices: forwarded in and not masqueraded to (the nat module's option).
+            net["nat_config"]["cluster_subnets"] = [
+                str(parse_subnet(c, f"{where}.cluster_subnets")) for c in raw["cluster_subnets"]
+            ]
         out.append(net)
     _check_distinct(out, var)
     return out
