@@ -553,8 +553,13 @@ def plan_host(
             stale.append(entry)
     stale.sort(key=lambda e: (":" in e["dst"], ipaddress.ip_network(e["dst"])))
     devices = sorted(name for name in state.mtus if name.startswith(DEVICE_PREFIX))
-    subnet = str(me.slice) if me else slice_held[0]
-    subnet6 = (str(me.slice6) if me.slice6 is not None else None) if me else slice_held[1]
+    if me is not None:
+        subnet = str(me.slice)
+        subnet6 = str(me.slice6) if me.slice6 is not None else None
+    else:
+        # A host that left: its lease, or (released already) the slice its bridge still holds.
+        subnet = slice_held[0] or _bridge_slice(settings, state, 4)
+        subnet6 = slice_held[1] or _bridge_slice(settings, state, 6)
     return {
         "member": me is not None,
         "subnet": subnet,
@@ -581,6 +586,16 @@ def plan_host(
     }
 
 
+def _bridge_slice(settings: dict[str, Any], state: HostState, version: int) -> str | None:
+    clusters = [c for c in _clusters(settings) if c.version == version]
+    for addr in state.addresses:
+        if addr.ifname == settings["bridge"] and any(
+            addr.interface.version == version and addr.interface.network.subnet_of(c) for c in clusters
+        ):
+            return str(addr.interface.network)
+    return None
+
+
 def slice_network(settings: dict[str, Any], subnet: str, subnet6: str | None, mtu: int | None) -> dict[str, Any]:
     """The host's slice as a bridge_network network (gateway: the first address, as Docker's)."""
     net: dict[str, Any] = {
@@ -590,6 +605,8 @@ def slice_network(settings: dict[str, Any], subnet: str, subnet6: str | None, mt
         "icc": True,
         "masquerade": True,
         "internal": False,
+        # Traffic between the fleet's slices is neither masqueraded nor dropped (the nat module's option).
+        "cluster_subnets": [c for c in (settings["cluster"], settings["cluster6"]) if c],
     }
     if mtu is not None:
         net["mtu"] = mtu

@@ -97,6 +97,11 @@ def normalise_networks(
             if outbound.version != 4:
                 raise ValidationError(f"{where}.outbound_address: {outbound} is not an IPv4 address")
             net["nat_config"]["outbound_address"] = net["outbound_address"] = str(outbound)
+        if raw.get("cluster_subnets"):
+            # The fleet's other slices: forwarded in and not masqueraded to (the nat module's option).
+            net["nat_config"]["cluster_subnets"] = [
+                str(parse_subnet(c, f"{where}.cluster_subnets")) for c in raw["cluster_subnets"]
+            ]
         out.append(net)
     _check_distinct(out, var)
     return out

@@ -81,6 +81,18 @@ def assert_published_from_outside(site, hosts) -> None:
         assert got.strip() == "published", f"outside -> {host}:8080: {got!r}"
 
 
+def assert_outside_reaches_only_published(site, subnets) -> None:
+    """A host on the underlay that is not in the fleet and routes the cluster via h1: published ports only."""
+    site.sh("outside", "ip route add 10.244.0.0/16 via 198.18.0.11")
+    try:
+        web = address(subnets["h1"], 2)
+        direct = site.sh("outside", f"timeout 5 socat -T3 - TCP4:{web}:{PORT},connect-timeout=3", check=False)
+        assert direct.strip() == "", f"outside reached the unpublished port {web}:{PORT}: {direct!r}"
+        assert_published_from_outside(site, ["h1"])
+    finally:
+        site.sh("outside", "ip route del 10.244.0.0/16 via 198.18.0.11", check=False)
+
+
 def fleet_state(site, host) -> dict[str, str]:
     """The kernel state the fleet owns on a host: mesh routes, VXLAN FDB and neighbours, devices."""
     return {
@@ -131,6 +143,7 @@ def test_fleet_host_gw_vxlan_leave_and_teardown(fleet):
     start_servers(site, HOSTS)
     assert_mesh_traffic(site, HOSTS, 1500, vxlan=False)
     assert_published_from_outside(site, HOSTS)
+    assert_outside_reaches_only_published(site, subnets)
     assert_no_change(site.play("site_fleet.yml"), HOSTS)
 
     # VXLAN forced on the same segment: one device per host, FDB + neighbour + onlink route per peer, MTU 1450.

@@ -74,6 +74,7 @@ def test_host_gw_one_segment():
         "icc": True,
         "masquerade": True,
         "internal": False,
+        "cluster_subnets": ["10.244.0.0/16"],
     }
     assert h1["backends"] == {"h2": "host-gw", "h3": "host-gw"}
 
@@ -154,6 +155,11 @@ def test_absent_host_removes_its_mesh_and_the_others_drop_it():
     assert h2["vxlan_call"] and h2["vxlan"] == []  # overridden with nothing: its device goes
     assert h2["network"]["subnet"] == "10.244.1.0/24" and h2["bridge_exists"]  # its lease is still known
     assert p["members"] == ["h1"]
+    # Its lease released already: the slice its bridge still holds is removed all the same.
+    bridge = dict(br, addr_info=[{"family": "inet", "local": "10.244.1.1", "prefixlen": 24, "scope": "global"}])
+    reads["h2"] = read("198.18.0.12", links=[dev, bridge], routes=[to_h1])
+    released = plan_fleet(per_host, reads, {"h1": "10.244.0.0/24"}, None, vtep_mac)["hosts"]["h2"]
+    assert released["network"]["subnet"] == "10.244.1.0/24" and released["bridge_exists"]
 
 
 def test_dual_stack_crosses_the_tunnel():
@@ -321,3 +327,16 @@ def test_read_without_json_is_a_clear_error():
         parse_read('#routes4\nOption "-j" is unknown\n#routes6\n[]\n#links\n[]\n', "h1")
     with pytest.raises(ValidationError, match=re.escape("gave no output")):
         parse_read("sh: ip: not found\n", "h1")
+
+
+def test_slice_network_carries_the_cluster_to_the_firewall():
+    """bridge_network passes a network's cluster_subnets to the nat module (forwarded in, not masqueraded)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
+
+    network = plan(fleet_cluster_cidr6="fd00:244::/48")
+    slice_net = network["hosts"]["h1"]["network"]
+    assert slice_net["cluster_subnets"] == ["10.244.0.0/16", "fd00:244::/48"]
+    nat = normalise_networks([slice_net])[0]["nat_config"]
+    assert nat["cluster_subnets"] == ["10.244.0.0/16", "fd00:244::/48"]
+    with pytest.raises(ValidationError, match=r"bridge_network_networks\[0\]\.cluster_subnets: 'x' is not a subnet"):
+        normalise_networks([dict(slice_net, cluster_subnets=["x"])])
