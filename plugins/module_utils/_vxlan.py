@@ -43,10 +43,11 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     cidr_sort_key,
     del_address,
     delete_link,
-    read_namespace,
+    read_view,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink, netns_exists
+from ansible_collections.netplumb.container.plugins.module_utils._rtnl import attributes
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (
     check_ifname,
     check_netns_name,
@@ -82,6 +83,20 @@ NLM_F_DUMP = 0x300
 NDA_DST = 1
 NDA_LLADDR = 2
 NDA_IFINDEX = 8
+RTM_GETLINK = 18
+IFLA_LINKINFO = 18
+IFLA_INFO_DATA = 2
+# IFLA_VXLAN_* attributes read back (linux/if_link.h); the port is in network byte order.
+_VXLAN_ATTRS = {
+    1: ("IFLA_VXLAN_ID", "=I"),
+    2: ("IFLA_VXLAN_GROUP", "ip"),
+    3: ("IFLA_VXLAN_LINK", "=I"),
+    4: ("IFLA_VXLAN_LOCAL", "ip"),
+    7: ("IFLA_VXLAN_LEARNING", "=B"),
+    15: ("IFLA_VXLAN_PORT", "!H"),
+    16: ("IFLA_VXLAN_GROUP6", "ip"),
+    17: ("IFLA_VXLAN_LOCAL6", "ip"),
+}
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
 NLM_F_REPLACE = 0x100
@@ -394,8 +409,13 @@ class VxlanEngine:
             if netns is not None and not netns_exists(netns):
                 self._missing(f"netns {netns} does not exist", mine, state)
                 continue
-            ipr = nl.ipr(netns)
-            view = read_namespace(ipr)
+            view = read_view(nl.reader, netns)
+            vxlans = [link for link in view.by_index.values() if link.kind == "vxlan"]
+            if vxlans:
+                with raw_socket(nl, netns) as sock:
+                    for link in vxlans:
+                        link.info = vxlan_info(sock, link.index)
+                    have.update(self._read_devices(sock, netns, view, mine, everything))
             for obj in mine:
                 link = view.by_name.get(obj.name)
                 self._check_link(obj, link, state)
@@ -404,17 +424,20 @@ class VxlanEngine:
                     self._check_underlay(obj, view, view.by_index.get(kept or 0) if obj.dev is None else None)
                 if link is not None and link.kind != "vxlan":
                     have[obj.key] = Vxlan(name=obj.name, netns=netns, kind=link.kind or "unknown", owned=False)
-            listed = {v.name for v in mine}
-            selected = [x for x in view.by_name.values() if x.kind == "vxlan" and (everything or x.name in listed)]
             if state != "deleted":
-                self._check_vni_clash(mine, view, listed, params)
-            if not selected:
+                self._check_vni_clash(mine, view, {v.name for v in mine}, params)
+        return have
+
+    def _read_devices(self, sock, netns: str | None, view: NamespaceView, mine: list[Vxlan], everything: bool) -> dict:
+        """The listed vxlan devices (or, for overridden and deleted without config, all) with their entries."""
+        listed = {v.name for v in mine}
+        have: dict[Hashable, Vxlan] = {}
+        for link in view.by_name.values():
+            if link.kind != "vxlan" or not (everything or link.name in listed):
                 continue
-            with raw_socket(nl, netns) as sock:
-                for link in selected:
-                    fdb = [(mac, dst) for dst, mac in dump_entries(sock, AF_BRIDGE, link.index)]
-                    neigh = [(dst, mac) for dst, mac in dump_entries(sock, AF_UNSPEC, link.index) if mac and dst]
-                    have[(netns or "", link.name)] = _from_link(link, netns, view, fdb, neigh)
+            fdb = [(mac, dst) for dst, mac in dump_entries(sock, AF_BRIDGE, link.index)]
+            neigh = [(dst, mac) for dst, mac in dump_entries(sock, AF_UNSPEC, link.index) if mac and dst]
+            have[(netns or "", link.name)] = _from_link(link, netns, view, fdb, neigh)
         return have
 
     def _missing(self, problem: str, objs: list[Vxlan], state: str) -> None:
@@ -663,6 +686,32 @@ def raw_socket(nl: Netlink, netns: str | None) -> socket.socket:
     sock.settimeout(30)
     sock.bind((0, 0))
     return sock
+
+
+def vxlan_info(sock: socket.socket, index: int) -> dict[str, Any]:
+    """The VXLAN attributes of one link (one RTM_GETLINK), by pyroute2's names, as _from_link reads them.
+
+    The shared reader (_rtnl) decodes the link data of bridges only; a vxlan's are few and read here.
+    """
+    sock.sendall(
+        struct.pack("=LHHLL", 32, RTM_GETLINK, NLM_F_REQUEST, 1, 0) + struct.pack("=BxHiII", 0, 0, index, 0, 0)
+    )
+    data = memoryview(sock.recv(1 << 16))
+    length, kind = struct.unpack_from("=LH", data)
+    if kind == NLMSG_ERROR:
+        code = -struct.unpack_from("=i", data, 16)[0]
+        raise KernelError(f"reading the vxlan attributes of interface {index} failed: {os.strerror(code)}")
+    linkinfo = attributes(data[:length], 32).get(IFLA_LINKINFO)
+    raw = attributes(linkinfo, 0).get(IFLA_INFO_DATA) if linkinfo is not None else None
+    out: dict[str, Any] = {}
+    for attr, value in (attributes(raw, 0) if raw is not None else {}).items():
+        if attr in _VXLAN_ATTRS:
+            name, fmt = _VXLAN_ATTRS[attr]
+            if fmt == "ip":
+                out[name] = socket.inet_ntop(socket.AF_INET if len(value) == 4 else socket.AF_INET6, bytes(value))
+            elif len(value) >= struct.calcsize(fmt):
+                out[name] = struct.unpack_from(fmt, value)[0]
+    return out
 
 
 def dump_entries(sock: socket.socket, family: int, index: int) -> list[tuple[str | None, str | None]]:
