@@ -395,6 +395,9 @@ class VxlanEngine:
                 self._missing(f"netns {netns} does not exist", mine, state)
                 continue
             view = read_view(nl.reader, netns)
+            if any(link.kind == "vxlan" for link in view.by_index.values()):
+                with raw_socket(nl, netns) as sock:
+                    have.update(self._read_devices(sock, netns, view, mine, everything))
             for obj in mine:
                 link = view.by_name.get(obj.name)
                 self._check_link(obj, link, state)
@@ -403,17 +406,20 @@ class VxlanEngine:
                     self._check_underlay(obj, view, view.by_index.get(kept or 0) if obj.dev is None else None)
                 if link is not None and link.kind != "vxlan":
                     have[obj.key] = Vxlan(name=obj.name, netns=netns, kind=link.kind or "unknown", owned=False)
-            listed = {v.name for v in mine}
-            selected = [x for x in view.by_name.values() if x.kind == "vxlan" and (everything or x.name in listed)]
             if state != "deleted":
-                self._check_vni_clash(mine, view, listed, params)
-            if not selected:
+                self._check_vni_clash(mine, view, {v.name for v in mine}, params)
+        return have
+
+    def _read_devices(self, sock, netns: str | None, view: NamespaceView, mine: list[Vxlan], everything: bool) -> dict:
+        """The listed vxlan devices (or, for overridden and deleted without config, all) with their entries."""
+        listed = {v.name for v in mine}
+        have: dict[Hashable, Vxlan] = {}
+        for link in view.by_name.values():
+            if link.kind != "vxlan" or not (everything or link.name in listed):
                 continue
-            with raw_socket(nl, netns) as sock:
-                for link in selected:
-                    fdb = [(mac, dst) for dst, mac in dump_entries(sock, AF_BRIDGE, link.index)]
-                    neigh = [(dst, mac) for dst, mac in dump_entries(sock, AF_UNSPEC, link.index) if mac and dst]
-                    have[(netns or "", link.name)] = _from_link(link, netns, view, fdb, neigh)
+            fdb = [(mac, dst) for dst, mac in dump_entries(sock, AF_BRIDGE, link.index)]
+            neigh = [(dst, mac) for dst, mac in dump_entries(sock, AF_UNSPEC, link.index) if mac and dst]
+            have[(netns or "", link.name)] = _from_link(link, netns, view, fdb, neigh)
         return have
 
     def _missing(self, problem: str, objs: list[Vxlan], state: str) -> None:

@@ -128,6 +128,7 @@ options:
     default: false
 extends_documentation_fragment:
   - netplumb.container.resource
+  - netplumb.container.host_lock
   - netplumb.container.attributes
 notes:
   - Per namespace involved, one link dump, one address dump and (when a device of the run is there) one FDB
