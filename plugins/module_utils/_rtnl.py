@@ -397,7 +397,7 @@ def live_owned_addresses(reader: RtnlReader | None = None) -> list[tuple[str | N
                     found = reader.addresses(netns)
                     out.extend((netns, owned[index], cidr) for index, cidr in found if index in owned)
             except RtnlError as exc:
-                if exc.code not in (errno.ENOENT, errno.EINVAL):
+                if exc.code not in (errno.ENOENT, errno.EINVAL, errno.ENODEV):  # it went away meanwhile
                     raise
         return out
     finally:
