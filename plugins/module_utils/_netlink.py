@@ -192,6 +192,7 @@ class Netlink:
         except FileExistsError:
             if netns_exists(name):
                 raise KernelError(f"netns {name}: create failed: File exists") from None
+        reader = self.reader  # made here, so that its own socket stays in the module's namespace
         try:
             _check(_libc.unshare(CLONE_NEWNET), f"netns {name}: unshare")
             try:
@@ -199,8 +200,8 @@ class Netlink:
                     _libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None),
                     f"netns {name}: bind mount",
                 )
-                # Open its socket while we are inside anyway.
-                self._sockets[name] = IPRoute()
+                # Open its (plain) socket while we are inside anyway.
+                reader.adopt_socket(name)
             finally:
                 _check(_libc.setns(self._home, CLONE_NEWNET), "setns back to the module's namespace")
         except (OSError, NetlinkError) as exc:

@@ -136,11 +136,10 @@ class NetnsEngine:
         if action.op == "create":
             nl.create_netns(name)
         try:
-            ipr = nl.ipr(name)
-            if action.op == "create":
-                ipr.link("set", index=1, ifalias=OWNER_MARK)
-            if "loopback_up" in action.params:
-                ipr.link("set", index=1, state="up" if action.params["loopback_up"] else "down")
+            # lo is ifindex 1 in every namespace; one request sets its mark and state.
+            alias = OWNER_MARK if action.op == "create" else None
+            if alias is not None or "loopback_up" in action.params:
+                nl.reader.set_link(name, 1, up=action.params.get("loopback_up"), alias=alias)
             for key, value in (action.params.get("sysctls") or {}).items():
                 nl.write_sysctl(name, key, value)
         except Exception as exc:

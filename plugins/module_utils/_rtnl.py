@@ -33,7 +33,7 @@ SOL_NETLINK = 270
 NETLINK_GET_STRICT_CHK = 12
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_GETLINK = 18
+RTM_NEWLINK, RTM_GETLINK = 16, 18
 RTM_GETADDR = 22
 RTM_GETROUTE = 26
 RTM_GETNSID = 90
@@ -320,6 +320,19 @@ class RtnlReader:
         found = (decode_route(p) for _k, p in sock.request(RTM_GETROUTE, NLM_F_DUMP, body, _what(netns, "routes")))
         return [route for route in found if route["table"] == table]
 
+    def set_link(self, netns: str | None, index: int, up: bool | None = None, alias: str | None = None) -> None:
+        """Set a link's admin state and/or alias (one RTM_NEWLINK with an ACK), from inside its namespace."""
+        flags = IFF_UP if up else 0
+        body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, flags, 0 if up is None else IFF_UP)
+        if alias is not None:
+            body += _attr_text(IFLA_IFALIAS, alias)
+        sock = self.home if netns is None else self._socket_in(netns)
+        sock.request(RTM_NEWLINK, NLM_F_ACK, body, _what(netns, "set link").replace("read ", ""))
+
+    def adopt_socket(self, netns: str) -> None:
+        """Open the socket of ``netns`` now: the calling thread is inside it (just created)."""
+        self._inside.setdefault(netns, RtnlSocket())
+
     def _dump(self, netns: str | None, msg_type: int, body: bytes, target: int, what: str):
         return self._request(netns, msg_type, NLM_F_DUMP, body, target, what)
 
@@ -406,7 +419,7 @@ def live_owned_addresses(reader: RtnlReader | None = None) -> list[tuple[str | N
                     found = reader.addresses(netns)
                     out.extend((netns, owned[index], cidr) for index, cidr in found if index in owned)
             except RtnlError as exc:
-                if exc.code not in (errno.ENOENT, errno.EINVAL):
+                if exc.code not in (errno.ENOENT, errno.EINVAL, errno.ENODEV):  # it went away meanwhile
                     raise
         return out
     finally:

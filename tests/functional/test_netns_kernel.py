@@ -123,3 +123,14 @@ def test_failure_after_creating_reports_changed(cleanup_netns):
     assert [str(a).split(":")[0] for a in caught.value.done] == [f"create netns {p}-a"]
     assert "net.ipv4.conf.eth0.rp_filter" in caught.value.msg
     assert f"{p}-a" in netns_names()
+
+
+def test_create_in_a_fresh_session_keeps_reading_the_host(cleanup_netns):
+    """The first thing a session does is create a namespace: its reads still see the module's namespace."""
+    p = cleanup_netns
+    with Netlink() as nl:
+        converge(NetnsEngine(), {"config": [{"name": f"{p}-a"}], "state": "merged", "scope": None}, False, nl)
+        names = {link["name"] for link in nl.reader.links(None)}
+        inside = {link["name"] for link in nl.reader.links(f"{p}-a")}
+    assert inside == {"lo"} and names != inside
+    assert "UP" in ip("-n", f"{p}-a", "-br", "link", "show", "lo")
