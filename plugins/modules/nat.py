@@ -195,6 +195,7 @@ options:
     default: /var/lib/netplumb/nat.json
 extends_documentation_fragment:
   - netplumb.container.resource
+  - netplumb.container.host_lock
   - netplumb.container.attributes
 notes:
   - Requires C(nft) (nftables) or C(iptables)/C(ip6tables) with their C(-save)/C(-restore) tools on the managed host.

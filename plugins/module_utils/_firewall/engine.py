@@ -17,6 +17,7 @@ in the order sysctls, firewall, record.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -152,7 +153,15 @@ class RecordWrite:
     data: dict[str, Any]
 
     def apply(self) -> None:
-        self.store.write(self.data)
+        if self.data.get("networks"):
+            self.store.write(self.data)
+            return
+        # No network left: the record goes, with its lock and the directory once empty (teardown leaves nothing).
+        for path in (self.store.path, self.store.lock_path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(self.store.directory)
 
 
 @dataclasses.dataclass(frozen=True)
