@@ -329,6 +329,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import run
+from ansible_collections.netplumb.container.plugins.module_utils._hostlock import DEFAULT_LOCK_TIMEOUT, host_lock
 from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec
 
 
@@ -363,7 +364,13 @@ def main() -> None:
     spec["record_path"] = {"type": "path", "default": "/var/lib/netplumb/nat.json"}
     spec["endpoints"] = {"type": "list", "elements": "str"}
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    exit_with(module, lambda: run(module.params, module.check_mode))
+
+    def cycle() -> dict:
+        # The host lock (every module's), then the record lock inside run() for the nat cycle itself.
+        with host_lock(module.params.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)):
+            return run(module.params, module.check_mode)
+
+    exit_with(module, cycle, "nat networks")
 
 
 if __name__ == "__main__":

@@ -406,7 +406,12 @@ def test_endpoint_owned_ports_survive_other_calls(lab, flavour):
         pub = {"endpoint": endpoint, "host_port": port, "container_address": addr, "container_port": 80}
         return [{"network": "neta", "publish": [pub]}]
 
+    check = lab.converge(backend, ports("c1", 8081, "10.88.0.2"), endpoints=["c1"], check=True)
+    assert check["changed"] and check["diff"]["after"]["neta"]["publish"][0]["endpoint"] == "c1"
+    assert check["diff"]["before"]["neta"]["publish"] == []
+    assert lab.fetch(lab.outside, HOST_UL, 8081) == "", "check mode changes nothing"
     first = lab.converge(backend, ports("c1", 8081, "10.88.0.2"), endpoints=["c1"])
+    assert [a["summary"] for a in first["actions"]] == [a["summary"] for a in check["actions"]]
     assert first["changed"] and [a["kind"] for a in first["actions"]] == ["sysctl", backend, "nat network"]
     assert first["actions"][0]["name"] == f"net.ipv4.conf.{lab.br['a']}.route_localnet", "now localhost reaches it"
     assert lab.fetch(lab.outside, HOST_UL, 8081) == "hello-c1"

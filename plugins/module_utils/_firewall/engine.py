@@ -173,55 +173,70 @@ class Step:
 # --- the cycle ----------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    after: dict[Hashable, Network]
+    steps: list[Step]
+    backend: str
+    variant: str | None
+    why: str
+    warnings: list[str]
+
+
 def run(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """The whole nat cycle in the namespace the calling thread is in; returns the result, raises NetplumbError."""
     req = validate(params)
-    warnings: list[str] = []
     # Held from reading the record until it is written back, so concurrent runs keep each other's
     # networks. Check mode changes nothing: a shared lock, and none (no lock file) if nothing was recorded.
     with req.store.locked(write=not check_mode):
         record = read_record(req.store)
-        have = record.networks
-        after = target(req, have)
-        networks = sorted(after.values(), key=lambda n: n.name)
-        check_policy(networks)  # the merged set: clashes with recorded networks fail here, before any change
-        snap = bk.read_snapshot()
-        recorded = record.backend if have else None
-        backend, variant, why = bk.choose(snap, req.backend, recorded)
-        steps = sysctl_steps(networks, check_mode, warnings)
-        steps += other_backend_steps(snap, backend, variant, req.store.path)
-        steps += firewall_steps(snap, backend, variant, networks, record, req.store.path)
-        data = {
-            "backend": backend if networks else None,
-            "variant": variant if networks else None,
-            "networks": [network_to_dict(n) for n in networks],
-        }
-        write = RecordWrite(req.store, data)
-        net_actions = plan(RESOURCE, have, after)
-        steps += [Step(a, write) for a in net_actions]
-        switched = recorded is not None and (recorded != backend or record.variant != variant)
-        if switched and networks and not net_actions:
-            steps.append(
-                Step(Action("update", "nat record", req.store.path, params={"backend": backend}, phase=3), write)
-            )
-        steps.sort(key=lambda s: s.action.phase)
+        todo = plan_run(req, record, bk.read_snapshot(), check_mode)
         if not check_mode:
-            apply_steps(steps)
+            apply_steps(todo.steps)
+    have, after = record.networks, todo.after
     shown = sorted(k for k in set(have) | set(after) if k in req.listed or have.get(k) != after.get(k))
     result: dict[str, Any] = {
-        "backend": backend,
-        "backend_reason": why,
-        "changed": bool(steps),
-        "actions": [s.action.to_result() for s in steps],
+        "backend": todo.backend,
+        "backend_reason": todo.why,
+        "changed": bool(todo.steps),
+        "actions": [s.action.to_result() for s in todo.steps],
         "before": [network_to_dict(have[k]) for k in shown if k in have],
         "after": [network_to_dict(after[k]) for k in shown if k in after],
         "diff": diff_view(RESOURCE, have, after, network_to_dict),
     }
-    if variant:
-        result["iptables_variant"] = variant
-    if warnings:
-        result["warnings"] = warnings
+    if todo.variant:
+        result["iptables_variant"] = todo.variant
+    if todo.warnings:
+        result["warnings"] = todo.warnings
     return result
+
+
+def plan_run(req: Request, record: Record, snap: bk.Snapshot, check_mode: bool) -> Plan:
+    """Every step of the run, in the order applied: sysctls, firewall, record (reads only sysctls)."""
+    have = record.networks
+    after = target(req, have)
+    networks = sorted(after.values(), key=lambda n: n.name)
+    check_policy(networks)  # the merged set: clashes with recorded networks fail here, before any change
+    recorded = record.backend if have else None
+    backend, variant, why = bk.choose(snap, req.backend, recorded)
+    warnings: list[str] = []
+    steps = sysctl_steps(networks, check_mode, warnings)
+    steps += other_backend_steps(snap, backend, variant, req.store.path)
+    steps += firewall_steps(snap, backend, variant, networks, record, req.store.path)
+    data = {
+        "backend": backend if networks else None,
+        "variant": variant if networks else None,
+        "networks": [network_to_dict(n) for n in networks],
+    }
+    write = RecordWrite(req.store, data)
+    net_actions = plan(RESOURCE, have, after)
+    steps += [Step(a, write) for a in net_actions]
+    switched = recorded is not None and (recorded != backend or record.variant != variant)
+    if switched and networks and not net_actions:
+        action = Action("update", "nat record", req.store.path, params={"backend": backend}, phase=3)
+        steps.append(Step(action, write))
+    steps.sort(key=lambda s: s.action.phase)
+    return Plan(after, steps, backend, variant, why, warnings)
 
 
 def apply_steps(steps: list[Step]) -> None:
