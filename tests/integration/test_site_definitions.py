@@ -113,3 +113,18 @@ def test_a_hand_made_namespace_is_refused_unless_forced(new_lab, tmp_path):
 
     site.play("site.yml", "-e", "endpoints_force=true")
     assert "eth0" in site.sh("h1", "ip -n handmade -br link")
+
+
+def test_teardown_next_to_a_foreign_bridge_port_removes_its_own_and_keeps_the_bridge(new_lab, tmp_path):
+    site = start_site_lab(new_lab, tmp_path, hosts=1, outside=False)
+    site.set_vars({"endpoints_containers": [{"name": "web", "publish": ["8080:80"]}]})
+    site.play("site.yml")
+    # A port someone else made (as a CNI plugin would): the collection does not own it.
+    site.sh("h1", "ip link add fgn0 type veth peer name fgn1 && ip link set fgn0 master docker0")
+    down = site.play("teardown.yml")
+    assert netns_list(site, "h1") == set()
+    assert "dport 8080" not in site.sh("h1", "nft list ruleset"), "the firewall policy goes"
+    assert "master docker0" in site.sh("h1", "ip -o link show fgn0"), "the foreign port stays on its bridge"
+    assert "WARNING: bridge docker0 still has ports that netplumb.container does not own (fgn0)" in json.dumps(down)
+    again = site.play("teardown.yml")
+    assert again["stats"]["h1"]["failures"] == 0
