@@ -113,7 +113,7 @@ networks:
       contains:
         endpoint: {description: Container name (its namespace)., type: str}
         netns: {description: Namespace., type: str}
-        interface: {description: Its interface (eth0, eth1, ...)., type: str}
+        interface: {description: "Its interface: eth0, eth1 and so on.", type: str}
         host_veth: {description: The host end of the veth., type: str}
         mac: {description: MAC address of the interface., type: str}
         addresses: {description: Its addresses with prefix length., type: list}
@@ -188,14 +188,24 @@ published:
     - {network: docker0, bridge: docker0, host_ip: 0.0.0.0, host_port: 8080, proto: tcp,
        container_address: 172.17.0.2, container_port: 80, endpoint: web}
 firewall:
-  description:
-    - The recorded backend (and iptables variant), the record's path and networks, and what the firewall holds
-      of the collection's - the chains of C(table inet netplumb) with their rule counts, the C(NETPLUMB*)
-      chains per iptables variant and IP version.
-    - RV(firewall.stale_chains) lists the chains that differ from what the record renders (empty when in sync,
-      null when not compared).
+  description: The firewall as the collection sees it.
   returned: always
   type: dict
+  contains:
+    backend: {description: The recorded backend (V(nftables) or V(iptables))., type: str}
+    iptables_variant: {description: The recorded iptables variant (V(nft) or V(legacy))., type: str}
+    record: {description: The policy record's path., type: str}
+    networks: {description: The networks of the record., type: list}
+    read: {description: The firewall was read (O(firewall=true))., type: bool}
+    nftables:
+      description: The chains of C(table inet netplumb) with their rule counts, and the rules of its user chain.
+      type: dict
+    iptables:
+      description: Per iptables variant and IP version, the C(NETPLUMB*) chains with their rule counts.
+      type: dict
+    stale_chains:
+      description: The chains that differ from what the record renders (empty when in sync, null when not compared).
+      type: list
   sample:
     backend: nftables
     iptables_variant: null
@@ -206,12 +216,21 @@ firewall:
     iptables: {}
     stale_chains: []
 mesh:
-  description:
-    - The fleet mesh as the kernel shows it - RV(mesh.routes) (the host's routes with protocol 78),
-      RV(mesh.vxlan) (VXLAN devices with vni, port, local, dev, learning, fdb and neighbours) and RV(mesh.peers)
-      (per route - subnet, via, dev, backend V(host-gw) or V(vxlan), the peer's VTEP MAC and underlay address).
+  description: The fleet mesh as the kernel shows it.
   returned: always
   type: dict
+  contains:
+    routes:
+      description: The host's routes with the collection's protocol 78 (dst, via, dev, onlink, table, metric).
+      type: list
+    vxlan:
+      description: VXLAN devices with vni, port, local, dev, learning, mtu, mac, owned, fdb and neighbours.
+      type: list
+    peers:
+      description:
+        - Per mesh route - subnet, via, dev, backend (V(host-gw) or V(vxlan)), the peer's VTEP MAC and its underlay
+          address.
+      type: list
   sample:
     routes: [{dst: 10.244.1.0/24, via: 10.244.1.0, dev: flannel.1, onlink: true, table: 254, metric: 0}]
     vxlan:
