@@ -58,7 +58,7 @@ def build_model(infos: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "id": node_id(host),
                 "name": host,
                 "networks": networks,
-                "published": [p for p in info.get("published") or []],
+                "published": list(info.get("published") or []),
                 "drift": len(info.get("drift") or []),
                 "underlay": None,
                 "peers": list((info.get("mesh") or {}).get("peers") or []),
