@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 
 import pytest
 
@@ -333,3 +334,22 @@ def test_module_in_check_mode_through_ansible(cleanup_netns, tmp_path):
     (net,) = result["networks"]
     assert (net["name"], net["bridge"], net["owned"]) == (None, f"{p}b", True)
     assert [d["kind"] for d in result["drift"] if d["object"] == f"bridge {p}b"] == ["bridge_unrecorded"]
+
+
+def test_reads_while_another_run_holds_the_locks(built, tmp_path):
+    """A long ipam or nat run holds its store's lock: network_info neither waits for it nor takes it."""
+    from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import record_store
+    from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
+
+    p, host, alloc = built
+    store = JsonStore(str(tmp_path / "ipam" / "net77.json"), _ipam.FORMAT, "IPAM store")
+    got: list[dict] = []
+    with store.locked(write=True), record_store(str(tmp_path / "nat.json")).locked(write=True):
+        reader = threading.Thread(target=lambda: got.append(info_in(host, tmp_path, firewall=False)), daemon=True)
+        reader.start()
+        reader.join(timeout=120)  # generous: the machine is shared; a reader that waited for the lock never ends
+        assert got, "network_info waited for a lock held by another run"
+    info = got[0]
+    (net,) = [n for n in info["networks"] if n["name"] == "net77"]
+    assert {c["endpoint"] for c in net["containers"]} == {f"{p}-c1", f"{p}-c2"}
+    assert [a["endpoint"] for a in info["ipam"][0]["allocations"]] == sorted(alloc)
