@@ -7,12 +7,18 @@ Every approach works inside its own throwaway "host" namespace (nothing is creat
 namespace) and is cleaned up by deleting namespaces. Run as root:
 
     python bench/bench_veth.py [-n 250]
+    python bench/bench_veth.py -n 250 --peer /tmp/bench-main   # these engines side by side with another tree's
+
+With ``--peer TREE`` (a checkout of another commit, e.g. ``git archive main | tar -x -C /tmp/bench-main``),
+both trees' engines run the same endpoints in the same run, each in a child process of its own
+(two copies of one package cannot share a process), in alternating order.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -21,17 +27,23 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BUILD = REPO / ".build"
-if not (BUILD / "ansible_collections" / "netplumb" / "container").exists():
-    (BUILD / "ansible_collections" / "netplumb").mkdir(parents=True, exist_ok=True)
-    os.symlink(REPO, BUILD / "ansible_collections" / "netplumb" / "container")
-sys.path.insert(0, str(BUILD))
 
-from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine  # noqa: E402
-from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink  # noqa: E402
-from ansible_collections.netplumb.container.plugins.module_utils._netns import NetnsEngine  # noqa: E402
-from ansible_collections.netplumb.container.plugins.module_utils._runner import converge  # noqa: E402
-from ansible_collections.netplumb.container.plugins.module_utils._veth import VethEngine  # noqa: E402
+
+def collection_path(tree: Path) -> Path:
+    """A directory to put on sys.path so that ``ansible_collections.netplumb.container`` is ``tree``."""
+    build = Path("/tmp") / f"bench-veth-path-{abs(hash(str(tree.resolve())))}"
+    link = build / "ansible_collections" / "netplumb" / "container"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(tree.resolve(), link)
+    return build
+
+
+def load_engines(tree: Path):
+    sys.path.insert(0, str(collection_path(tree)))
+    from ansible_collections.netplumb.container.plugins.module_utils import _bridge, _netlink, _netns, _runner, _veth
+
+    return _bridge.BridgeEngine, _netlink.Netlink, _netns.NetnsEngine, _runner.converge, _veth.VethEngine
 
 
 def addr(i: int) -> tuple[str, str]:
@@ -48,11 +60,13 @@ def params(config, state="merged"):
 
 @contextlib.contextmanager
 def inside(host: str):
+    Netlink = load_engines(REPO)[1]
     with Netlink() as outer, outer.entered(host):
         yield
 
 
-def module_way(host: str, names: list[str]) -> dict[str, float]:
+def module_way(host: str, names: list[str], tree: Path = REPO) -> dict[str, float]:
+    BridgeEngine, Netlink, NetnsEngine, converge, VethEngine = load_engines(tree)
     netns_cfg = [{"name": ns} for ns in names]
     veth_cfg = []
     for i, ns in enumerate(names):
@@ -65,7 +79,7 @@ def module_way(host: str, names: list[str]) -> dict[str, float]:
             }
         )
     out = {}
-    with inside(host), Netlink() as nl:
+    with Netlink() as outer, outer.entered(host), Netlink() as nl:
         converge(BridgeEngine(), params([{"name": "br77", "addresses": ["10.77.0.1/16"]}]), False, nl)
         t0 = time.perf_counter()
         converge(NetnsEngine(), params(netns_cfg), False, nl)
@@ -73,22 +87,40 @@ def module_way(host: str, names: list[str]) -> dict[str, float]:
         result = converge(VethEngine(), params(veth_cfg), False, nl)
         t2 = time.perf_counter()
         assert len(result["actions"]) == len(names)
-    with inside(host), Netlink() as nl:  # a fresh session, as a second module run would have
+    # fresh sessions, as second module runs would have
+    with Netlink() as outer, outer.entered(host), Netlink() as nl:
         t3 = time.perf_counter()
-        again = converge(VethEngine(), params(veth_cfg), False, nl)
+        again = converge(NetnsEngine(), params(netns_cfg), False, nl)
         t4 = time.perf_counter()
+        assert again["changed"] is False
+    with Netlink() as outer, outer.entered(host), Netlink() as nl:
+        t5 = time.perf_counter()
+        again = converge(VethEngine(), params(veth_cfg), False, nl)
+        t6 = time.perf_counter()
         assert again["changed"] is False
     out["netns"] = t1 - t0
     out["veth"] = t2 - t1
     out["total"] = t2 - t0
-    out["veth_nochange"] = t4 - t3
+    out["netns_nochange"] = t4 - t3
+    out["veth_nochange"] = t6 - t5
+    out["nochange"] = out["netns_nochange"] + out["veth_nochange"]
     return out
+
+
+def child(host: str, names: list[str], tree: Path) -> dict[str, float]:
+    """module_way with ``tree``'s engines, in a process of its own."""
+    argv = [sys.executable, __file__, "--child", str(tree), "--host", host, *names]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{tree}: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
 
 
 def raw_pyroute2(host: str, names: list[str]) -> dict[str, float]:
     """What a careful hand-written pyroute2 program does: no forks, peers born in place."""
     from pyroute2 import IPRoute
 
+    Netlink = load_engines(REPO)[1]
     with inside(host), Netlink() as nl:
         ipr = IPRoute()
         ipr.link("add", ifname="br77", kind="bridge", state="up")
@@ -154,27 +186,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=250)
     parser.add_argument("--rounds", type=int, default=2, help="each approach runs this often; the best run counts")
+    parser.add_argument("--peer", type=Path, help="another tree whose engines run side by side with these")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--host", help=argparse.SUPPRESS)
+    parser.add_argument("names", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root")
+    if args.child:
+        print(json.dumps(module_way(args.host, args.names, args.child)))
+        return
+    if args.peer:
+        compare(args)
+        return
     n = args.n
     ways = [("module", module_way), ("pyroute2", raw_pyroute2), ("ip", ip_commands)]
-    rows: dict[str, dict[str, float]] = {}
-    for r in range(args.rounds):
-        # Rotate the order: the kernel tears namespaces down asynchronously after each approach's cleanup.
-        for way, fn in ways[r % 3 :] + ways[: r % 3]:
-            tag = "bv" + uuid.uuid4().hex[:4]
-            host = f"{tag}{way[0]}-host"
-            names = [f"{tag}{way[0]}{i:04d}" for i in range(n)]
-            subprocess.run(["ip", "netns", "add", host], check=True)
-            try:
-                got = fn(host, names)
-            finally:
-                cleanup([*names, host])
-                time.sleep(3)  # let the kernel finish dismantling them before the next approach
-            best = rows.setdefault(way, got)
-            for key, value in got.items():
-                best[key] = min(best[key], value)
+    rows = run_rounds(ways, n, args.rounds)
     base = rows["pyroute2"]["total"]
     m = rows["module"]
     print(f"N = {n} endpoints (netns + veth into bridge + MAC + IPv4 + default route), best of {args.rounds}\n")
@@ -188,6 +215,46 @@ def main() -> None:
         f"| one `ip` command per operation | {rows['ip']['total'] / n * 1000:.2f} | x{rows['ip']['total'] / base:.2f} |"
     )
     print(f"| veth engine, no-change rerun (read + plan) | {m['veth_nochange'] / n * 1000:.2f} | |")
+
+
+def run_rounds(ways, n: int, rounds: int) -> dict[str, dict[str, float]]:
+    rows: dict[str, dict[str, float]] = {}
+    for r in range(rounds):
+        # Rotate the order: the kernel tears namespaces down asynchronously after each approach's cleanup.
+        for way, fn in ways[r % len(ways) :] + ways[: r % len(ways)]:
+            tag = "bv" + uuid.uuid4().hex[:4]
+            host = f"{tag}{way[0]}-host"
+            names = [f"{tag}{way[0]}{i:04d}" for i in range(n)]
+            subprocess.run(["ip", "netns", "add", host], check=True)
+            try:
+                got = fn(host, names)
+            finally:
+                cleanup([*names, host])
+                time.sleep(3)  # let the kernel finish dismantling them before the next approach
+            best = rows.setdefault(way, got)
+            for key, value in got.items():
+                best[key] = min(best[key], value)
+    return rows
+
+
+def compare(args) -> None:
+    """This tree's engines and the peer tree's, same endpoints, alternating, best of the rounds."""
+    n = args.n
+    ways = [("this", lambda h, ns: child(h, ns, REPO)), ("peer", lambda h, ns: child(h, ns, args.peer))]
+    rows = run_rounds(ways, n, args.rounds)
+    this, peer = rows["this"], rows["peer"]
+    print(f"N = {n} endpoints, best of {args.rounds} rounds each, peer = {args.peer}\n")
+    print("| work | this tree, s | peer tree, s | this / peer |")
+    print("|---|---|---|---|")
+    for key, label in (
+        ("total", "converge: netns + veth engines, from nothing"),
+        ("veth", "- of it: veth engine"),
+        ("netns", "- of it: netns engine"),
+        ("nochange", "no-change rerun: netns + veth engines (fresh sessions)"),
+        ("veth_nochange", "- of it: veth engine"),
+        ("netns_nochange", "- of it: netns engine"),
+    ):
+        print(f"| {label} | {this[key]:.3f} | {peer[key]:.3f} | x{this[key] / peer[key]:.2f} |")
 
 
 if __name__ == "__main__":

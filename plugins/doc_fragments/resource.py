@@ -33,6 +33,9 @@ options:
   force:
     description:
       - With O(state=deleted) and O(config), also delete listed objects that this collection did not create.
+      - M(netplumb.container.netns) and M(netplumb.container.veth) refuse to take over a namespace that this
+        collection did not create (one made by hand, by Docker or by another tool under the same name),
+        naming it, unless O(force=true); a namespace taken over this way is not marked as the collection's.
     type: bool
     default: false
 requirements:

@@ -10,14 +10,15 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netplumb.container.plugins.module_utils._endpoints import (
     check_against_networks,
-    ipam_requests,
-    kept_publish,
+    leftovers,
+    links,
     parse_containers,
-    removal,
-    wiring,
+    ports,
+    role_plan,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
+from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_bool
 from ansible_collections.netplumb.container.plugins.module_utils._verify import (
     host_checks,
     outside_checks,
@@ -30,22 +31,55 @@ def _networks_by_name(networks: list[dict[str, Any]]) -> dict[str, dict[str, Any
     return {net["name"]: net for net in networks}
 
 
-def endpoint_ipam_requests(containers: list[dict[str, Any]], networks: list[dict[str, Any]]) -> dict[str, list]:
-    """Validates the containers against the networks (the role's check before any change) -> ipam configs."""
+def bridge_network_check(networks: Any, var: str = "bridge_network_networks") -> dict[str, Any]:
+    """The role's pre-flight: {"networks": checked and completed} or {"error": one line naming variable and value}.
+
+    Returned, not raised, so that the role's fail task shows the message as it is.
+    """
     try:
-        endpoints = parse_containers(containers, [n["name"] for n in networks])
-        check_against_networks(endpoints, _networks_by_name(networks))
-        return ipam_requests(endpoints)
+        return {"networks": normalise_networks(networks, var)}
+    except ValidationError as exc:
+        return {"error": exc.msg}
+
+
+def endpoints_check(
+    containers: Any, networks: Any, purge: Any = False, force: Any = False, disable_ipv6: Any = True
+) -> dict[str, Any]:
+    """The endpoints role's pre-flight and its whole plan but the addresses, from containers parsed once:
+    ipam's arguments, namespaces, link and port templates, and the flags read with Ansible's rules; or {"error"}."""
+    try:
+        defs = normalise_networks(networks, "endpoints_networks")
+        by_name = _networks_by_name(defs)
+        endpoints = parse_containers(containers, list(by_name))
+        check_against_networks(endpoints, by_name)
+        return {
+            **role_plan(endpoints, by_name, parse_bool(disable_ipv6, "endpoints_disable_ipv6")),
+            "purge": parse_bool(purge, "endpoints_purge"),
+            "force": parse_bool(force, "endpoints_force"),
+        }
+    except ValidationError as exc:
+        return {"error": exc.msg}
+
+
+def endpoint_links(templates: list[dict[str, Any]], allocations: dict[str, Any]) -> list[dict[str, Any]]:
+    """veth config: the plan's link templates with the ipam module's allocations (network -> endpoint)."""
+    try:
+        return links(templates, allocations or {})
     except ValidationError as exc:
         raise AnsibleFilterError(exc.msg) from None
 
 
-def endpoint_wiring(containers: list[dict[str, Any]], networks: list[dict[str, Any]], ipam: Any) -> dict[str, Any]:
+def endpoint_ports(templates: list[dict[str, Any]], allocations: dict[str, Any]) -> list[dict[str, Any]]:
+    """nat config: the plan's port templates with the ipam module's allocations, each port owned by its endpoint."""
     try:
-        endpoints = parse_containers(containers, [n["name"] for n in networks])
-        return wiring(endpoints, _networks_by_name(networks), _allocations(ipam))
+        return ports(templates, allocations or {})
     except ValidationError as exc:
         raise AnsibleFilterError(exc.msg) from None
+
+
+def endpoint_leftovers(ipam: dict[str, Any], listed: list[str]) -> dict[str, Any]:
+    """From the ipam module's result: namespaces of removed endpoints, links into networks they left."""
+    return leftovers(ipam.get("removed") or [], ipam.get("released") or {}, listed)
 
 
 def bridge_networks(networks: list[dict[str, Any]], var: str = "bridge_network_networks") -> list[dict[str, Any]]:
@@ -55,30 +89,9 @@ def bridge_networks(networks: list[dict[str, Any]], var: str = "bridge_network_n
         raise AnsibleFilterError(exc.msg) from None
 
 
-def endpoint_removal(containers, networks, unlisted=None) -> dict[str, Any]:
-    try:
-        endpoints = parse_containers(containers, [n["name"] for n in networks])
-        return removal(endpoints, [n["name"] for n in networks], list(unlisted or []))
-    except ValidationError as exc:
-        raise AnsibleFilterError(exc.msg) from None
-
-
-def endpoint_kept_publish(record: Any, networks: list[dict[str, Any]], removed: Any) -> list[dict[str, Any]]:
-    """nat config that withdraws only the removed containers' ports (record: the nat record's JSON)."""
-    recorded = (record or {}).get("networks") or []
-    return kept_publish(recorded, _networks_by_name(networks), _allocations(removed))
-
-
-def _allocations(ipam: Any) -> dict[str, dict[str, Any]]:
-    """Accepts network -> allocations, or a registered loop of ipam results (item.name per network)."""
-    if isinstance(ipam, dict) and "results" in ipam:
-        return {r["item"]["name"]: r.get("allocations") or {} for r in ipam["results"] if not r.get("skipped")}
-    return dict(ipam or {})
-
-
 def verify_checks(containers, networks, ipam: Any, outside: str | None = None) -> list[dict[str, Any]]:
     try:
-        return host_checks(containers, networks, _allocations(ipam), outside)
+        return host_checks(containers, networks, dict(ipam or {}), outside)
     except ValidationError as exc:
         raise AnsibleFilterError(exc.msg) from None
 
@@ -120,11 +133,12 @@ def keyed(values: list[Any], key: str = "name") -> list[dict[str, Any]]:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
-            "endpoint_ipam_requests": endpoint_ipam_requests,
-            "endpoint_wiring": endpoint_wiring,
-            "endpoint_removal": endpoint_removal,
-            "endpoint_kept_publish": endpoint_kept_publish,
             "bridge_networks": bridge_networks,
+            "bridge_network_check": bridge_network_check,
+            "endpoints_check": endpoints_check,
+            "endpoint_links": endpoint_links,
+            "endpoint_ports": endpoint_ports,
+            "endpoint_leftovers": endpoint_leftovers,
             "keyed": keyed,
             "verify_checks": verify_checks,
             "verify_published": verify_published,

@@ -3,6 +3,13 @@
 """The bridge resource: Linux bridges (docker0-style) in the namespace the module runs in.
 
 Ownership: a bridge the collection creates gets OWNER_MARK as its link alias.
+A bridge the collection owns has a fixed MAC (addr_assign_type SET): left to
+itself the kernel gives a bridge its lowest port's MAC, so the gateway's MAC
+would move whenever that container leaves (stale ARP entries in the others
+for tens of seconds). Without ``mac``, the stable MAC is Docker's scheme for
+the bridge's first IPv4 address (02:42 + its 4 bytes), or one derived from the
+name when it has none.
+
 Timers (forward_delay, ageing_time) are given in seconds; the kernel keeps
 them in centiseconds (IFLA_BR_*, USER_HZ), and the model compares in
 centiseconds so that 15 and 15.0 are the same value.
@@ -12,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import hashlib
+import ipaddress
 from typing import Any, Hashable
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
@@ -19,6 +28,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
     KernelError,
     ValidationError,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._ipam import docker_mac
 from ansible_collections.netplumb.container.plugins.module_utils._links import (
     add_address,
     check_addresses,
@@ -27,7 +37,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     cidr_sort_key,
     del_address,
     delete_link,
-    read_namespace,
+    read_view,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink, NetlinkError
@@ -83,12 +93,10 @@ class BridgeResource(NamedResource):
             elif field == "addresses" and not replace and current:
                 wanted = tuple(sorted(set(current) | set(wanted), key=cidr_sort_key))
             values[field] = wanted
-        return Bridge(
-            name=want.name,
-            owned=have.owned if have else True,
-            ports=have.ports if have else (),
-            **values,
-        )
+        owned = have.owned if have else True
+        if want.mac is None and owned:
+            values["mac"] = _keep_stable_mac(want.name, have, values["addresses"])
+        return Bridge(name=want.name, owned=owned, ports=have.ports if have else (), **values)
 
     def create(self, obj: Bridge) -> list[Action]:
         params = {k: v for k, v in _settable(obj).items() if v is not None and v != ()}
@@ -118,6 +126,26 @@ class BridgeResource(NamedResource):
             )
         params = {"ports": [port[0] for port in obj.ports]} if obj.ports else {}
         return [Action("delete", self.kind, obj.name, params=params, phase=0)]
+
+
+def stable_mac(name: str, addresses: tuple[str, ...] | None) -> str:
+    """02:42 + the first IPv4 address (Docker's scheme); without one, 02 + 5 bytes of a hash of the name."""
+    for cidr in addresses or ():
+        ip = ipaddress.ip_interface(cidr).ip
+        if ip.version == 4:
+            return docker_mac(ip)
+    digest = hashlib.sha256(name.encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+def _keep_stable_mac(name: str, have: Bridge | None, addresses: tuple[str, ...] | None) -> str:
+    """The current MAC if it is one of the stable MACs this bridge can have, else the stable MAC of its target."""
+    if have is not None and have.mac:
+        known = [*(have.addresses or ()), *(addresses or ())]
+        candidates = {stable_mac(name, (cidr,)) for cidr in known} | {stable_mac(name, ())}
+        if have.mac in candidates:
+            return have.mac
+    return stable_mac(name, addresses)
 
 
 def _settable(obj: Bridge) -> dict[str, Any]:
@@ -178,7 +206,7 @@ class BridgeEngine:
         return want
 
     def read(self, nl: Netlink, want: list[Bridge], params: dict[str, Any]) -> dict[Hashable, Bridge]:
-        view = read_namespace(nl.ipr(None))
+        view = read_view(nl.reader, None)
         for obj in want:
             link = view.by_name.get(obj.name)
             if link is not None and link.kind != "bridge":

@@ -15,11 +15,17 @@ import re
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import host_ports_clash
-from ansible_collections.netplumb.container.plugins.module_utils._validate import check_netns_name
+from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import PROTOS
+from ansible_collections.netplumb.container.plugins.module_utils._ipam import parse_pool, parse_requests
+from ansible_collections.netplumb.container.plugins.module_utils._links import check_mac
+from ansible_collections.netplumb.container.plugins.module_utils._validate import (
+    check_netns_name,
+    parse_ip,
+    parse_port,
+    parse_sysctl,
+)
 
 MODES = ("bridge", "none", "host", "container")
-PROTOS = ("tcp", "udp", "sctp")
 HOST_VETH_PREFIX = "vnp"
 _PUBLISH_RE = re.compile(
     r"^(?:(?P<ip>\[[0-9A-Fa-f:.]+\]|[0-9.]+):)?(?P<host>\d+(?:-\d+)?):(?P<ctr>\d+(?:-\d+)?)(?:/(?P<proto>\w+))?$"
@@ -41,6 +47,9 @@ class Endpoint:
     networks: tuple[tuple[str, str | None], ...] = ()  # (network, fixed address or None)
     shares: str | None = None  # for mode container: the owner's name
     publish: tuple[Publish, ...] = ()
+    gateway_network: str | None = None  # explicit choice of the default route's network
+    mac: str | None = None  # fixed MAC of eth0 instead of Docker's 02:42:<IPv4>
+    sysctls: tuple[tuple[str, str], ...] = ()
 
 
 def parse_publish(spec: Any, where: str) -> list[Publish]:
@@ -64,30 +73,25 @@ def parse_publish(spec: Any, where: str) -> list[Publish]:
         ports = list(zip(hosts, ctrs))
     if proto not in PROTOS:
         raise ValidationError(f"{where}: publish {spec!r} has protocol {proto!r}; use one of {', '.join(PROTOS)}")
-    try:
-        ipaddress.ip_address(host_ip)
-    except ValueError:
-        raise ValidationError(f"{where}: publish {spec!r} has an invalid host address {host_ip!r}") from None
-    out = []
-    for host_port, ctr_port in ports:
-        for port in (host_port, ctr_port):
-            if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-                raise ValidationError(f"{where}: publish {spec!r} has port {port!r} outside 1-65535")
-        out.append(Publish(host_ip, host_port, ctr_port, proto))
-    return out
+    host_ip = str(parse_ip(host_ip, f"{where}: publish {spec!r}: host address"))
+    what = f"{where}: publish {spec!r}: port"
+    return [Publish(host_ip, parse_port(h, what), parse_port(c, what), proto) for h, c in ports]
 
 
-def _port_range(text: str, where: str, spec: Any) -> list[int]:
+def _port_range(text: str, where: str, spec: Any) -> range:
     first, _dash, last = text.partition("-")
-    lo, hi = int(first), int(last or first)
+    what = f"{where}: publish {spec!r}: port"
+    lo, hi = parse_port(first, what), parse_port(last or first, what)
     if hi < lo:
         raise ValidationError(f"{where}: publish {spec!r} has a reversed port range {text}")
-    return list(range(lo, hi + 1))
+    return range(lo, hi + 1)
 
 
 def parse_containers(containers: list[dict[str, Any]], network_names: list[str]) -> list[Endpoint]:
     """Validate the role's container list against the known networks; nothing is touched."""
-    if not network_names:
+    if not isinstance(containers, (list, type(None))):
+        raise ValidationError(f"endpoints_containers: {containers!r} is not a list of containers")
+    if containers and not network_names:
         raise ValidationError("endpoints_containers: no networks are defined (bridge_network_networks is empty)")
     endpoints: list[Endpoint] = []
     seen: set[str] = set()
@@ -105,10 +109,20 @@ def parse_containers(containers: list[dict[str, Any]], network_names: list[str])
                 f"{where}: mode {raw.get('mode')!r} is not one of bridge, none, host, container:<name>"
             )
         networks = _networks(raw, network_names, where) if mode == "bridge" else ()
-        if mode != "bridge" and (raw.get("networks") or raw.get("publish") or raw.get("address")):
-            raise ValidationError(f"{where}: networks, address and publish only apply to mode bridge")
+        bridge_only = ("networks", "publish", "address", "gateway_network", "mac")
+        if mode != "bridge" and any(raw.get(key) for key in bridge_only):
+            raise ValidationError(f"{where}: {', '.join(bridge_only)} only apply to mode bridge")
+        if mode in ("host", "container") and raw.get("sysctls"):
+            raise ValidationError(f"{where}: sysctls need a namespace of its own (mode bridge or none)")
         publish = tuple(p for spec in raw.get("publish") or [] for p in parse_publish(spec, where))
-        endpoints.append(Endpoint(name, mode, networks, shares or None, publish))
+        gateway = raw.get("gateway_network")
+        if gateway is not None and gateway not in [net for net, _address in networks]:
+            raise ValidationError(f"{where}: gateway_network {gateway!r} is not one of its networks")
+        if not isinstance(raw.get("sysctls") or {}, dict):
+            raise ValidationError(f"{where}: sysctls {raw['sysctls']!r} is not a dict")
+        sysctls = tuple(sorted(parse_sysctl(k, v, f"{where}") for k, v in (raw.get("sysctls") or {}).items()))
+        mac = check_mac(raw.get("mac"), f"{where}: mac")
+        endpoints.append(Endpoint(name, mode, networks, shares or None, publish, gateway, mac, sysctls))
     by_name = {e.name: e for e in endpoints}
     for endpoint in endpoints:
         if endpoint.mode != "container":
@@ -143,27 +157,40 @@ def _networks(raw: dict[str, Any], known: list[str], where: str) -> tuple[tuple[
 
 
 def _check_host_ports(endpoints: list[Endpoint]) -> None:
-    """The nat module's rule for host ports, checked here before anything changes."""
-    seen: list[tuple[Publish, str]] = []
+    """The nat module's rule for host ports (model.host_ports_clash: the same address, or either a wildcard),
+    checked here before anything changes; indexed by port, so 45,000 ports cost one pass."""
+    seen: dict[tuple[int, str, int], dict[str, str]] = {}
     for endpoint in endpoints:
         for pub in endpoint.publish:
-            for other, owner in seen:
-                if host_ports_clash(
-                    (pub.host_ip, pub.host_port, pub.proto), (other.host_ip, other.host_port, other.proto)
-                ):
-                    raise ValidationError(
-                        f"host port {pub.host_ip}:{pub.host_port}/{pub.proto} of {endpoint.name} "
-                        f"is already published by {owner}"
-                    )
-            seen.append((pub, endpoint.name))
+            addr = ipaddress.ip_address(pub.host_ip)
+            holders = seen.setdefault((pub.host_port, pub.proto, addr.version), {})
+            wildcards = [ip for ip in holders if ipaddress.ip_address(ip).is_unspecified]
+            if pub.host_ip in holders:
+                clash = pub.host_ip
+            elif wildcards:
+                clash = wildcards[0]
+            elif addr.is_unspecified and holders:
+                clash = next(iter(holders))
+            else:
+                holders[pub.host_ip] = endpoint.name
+                continue
+            raise ValidationError(
+                f"host port {pub.host_ip}:{pub.host_port}/{pub.proto} of {endpoint.name} "
+                f"is already published by {holders[clash]}"
+            )
 
 
 def check_against_networks(endpoints: list[Endpoint], networks: dict[str, dict[str, Any]]) -> None:
-    """What needs the networks' definitions: fixed addresses, publish on internal or single-stack networks."""
+    """What needs the networks' definitions: fixed addresses (by the ipam module's own rules: not the
+    network, broadcast, gateway or an aux address), publish on internal or single-stack networks."""
+    for net, requests in ipam_requests(endpoints).items():
+        pools = [parse_pool(p, f"network {net}") for p in networks[net]["pools"]]
+        fixed = [r for r in requests if r.get("address")]
+        try:
+            parse_requests(fixed, pools, need_pools=True)
+        except ValidationError as exc:
+            raise ValidationError(f"endpoints_containers: network {net}: {exc.msg}") from None
     for endpoint in endpoints:
-        for net, address in endpoint.networks:
-            if address:
-                _check_fixed(endpoint.name, net, address, networks[net])
         if endpoint.publish:
             first = networks[endpoint.networks[0][0]]
             if first.get("internal"):
@@ -176,19 +203,6 @@ def check_against_networks(endpoints: list[Endpoint], networks: dict[str, dict[s
                         f"container {endpoint.name}: publishes on {pub.host_ip} (IPv6) but network "
                         f"{first['name']} has no IPv6 subnet"
                     )
-
-
-def _check_fixed(container: str, net: str, address: str, definition: dict[str, Any]) -> None:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        raise ValidationError(f"container {container}: address {address!r} on {net} is not an IP address") from None
-    subnet = definition.get("subnet6") if ip.version == 6 else definition.get("subnet")
-    reserved = {definition.get("gateway"), definition.get("gateway6")}
-    if not subnet or ip not in ipaddress.ip_network(subnet) or str(ip) in reserved:
-        raise ValidationError(
-            f"container {container}: address {address} is not a usable address of network {net} ({subnet or 'none'})"
-        )
 
 
 def host_veth_name(container: str, network: str) -> str:
@@ -209,97 +223,138 @@ def ipam_requests(endpoints: list[Endpoint]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def wiring(
-    endpoints: list[Endpoint],
-    networks: dict[str, dict[str, Any]],
-    allocations: dict[str, dict[str, dict[str, Any]]],
+IPV6_OFF = (("net.ipv6.conf.all.disable_ipv6", "1"), ("net.ipv6.conf.default.disable_ipv6", "1"))
+
+
+def gateway_position(endpoint: Endpoint, networks: dict[str, dict[str, Any]]) -> int | None:
+    """Which of its links takes the default route: the chosen network, else Docker's rule (the first
+    network that is not internal); none when every network is internal."""
+    names = [net for net, _address in endpoint.networks]
+    if endpoint.gateway_network is not None:
+        return names.index(endpoint.gateway_network)
+    return next((i for i, net in enumerate(names) if not networks[net].get("internal")), None)
+
+
+def role_plan(
+    endpoints: list[Endpoint], networks: dict[str, dict[str, Any]], disable_ipv6: bool = True
 ) -> dict[str, Any]:
-    """Module inputs for netns, veth and nat from validated endpoints and ipam results.
-
-    ``networks`` maps a network name to its definition (bridge, mtu, nat_config);
-    every network gets a nat entry whose publish list is complete, so that ports
-    no longer published are withdrawn;
-    ``allocations`` maps network -> endpoint -> the ipam module's allocation.
-    """
-    netns = [{"name": e.name} for e in endpoints if e.mode in ("bridge", "none")]
-    veths: list[dict[str, Any]] = []
-    publish: dict[str, list[dict[str, Any]]] = {name: [] for name in networks}
-    for endpoint in endpoints:
-        for position, (net, _fixed) in enumerate(endpoint.networks):
-            alloc = allocations.get(net, {}).get(endpoint.name)
-            if alloc is None:
-                raise ValidationError(f"container {endpoint.name}: no address allocated on network {net}")
-            definition = networks[net]
-            peer: dict[str, Any] = {
-                "name": f"eth{position}",
-                "netns": endpoint.name,
-                "addresses": list(alloc["addresses"]),
-            }
-            if alloc.get("mac"):
-                peer["mac"] = alloc["mac"]
-            if definition.get("mtu"):
-                peer["mtu"] = definition["mtu"]
-            if position == 0:
-                gateways = [g for g in (alloc.get("gateway"), alloc.get("gateway6")) if g]
-                if gateways:
-                    peer["gateway"] = gateways
-            veth: dict[str, Any] = {
-                "name": host_veth_name(endpoint.name, net),
-                "bridge": definition["bridge"],
-                "peer": peer,
-            }
-            if definition.get("mtu"):
-                veth["host_mtu"] = definition["mtu"]
-            if endpoint.publish and position == 0:
-                veth["hairpin"] = True  # so the container reaches its own published ports via the host
-            veths.append(veth)
-        if endpoint.publish:
-            net = endpoint.networks[0][0]
-            alloc = allocations[net][endpoint.name]
-            for pub in endpoint.publish:
-                family = ipaddress.ip_address(pub.host_ip).version
-                target = alloc.get("ipv6") if family == 6 else alloc.get("ipv4")
-                if not target:
-                    raise ValidationError(
-                        f"container {endpoint.name}: publishes on {pub.host_ip} (IPv{family}) "
-                        f"but has no IPv{family} address on network {net}"
-                    )
-                publish[net].append({**dataclasses.asdict(pub), "container_address": target})
-    nat = [{**networks[name].get("nat_config", {"network": name}), "publish": publish[name]} for name in networks]
-    return {"netns": netns, "veth": veths, "publish": publish, "nat": nat}
-
-
-def removal(endpoints: list[Endpoint], network_names: list[str], unlisted: list[str]) -> dict[str, Any]:
-    """What endpoints_state=absent removes: the listed containers' namespaces and addresses, plus the
-    ``unlisted`` names (recorded earlier, no longer listed; for teardown) on every network."""
-    names = [e.name for e in endpoints if e.mode in ("bridge", "none")] + list(unlisted)
-    requests = ipam_requests(endpoints)
-    for net in network_names:
-        for name in unlisted:
-            requests.setdefault(net, []).append({"endpoint": name})
-    return {"netns": [{"name": name} for name in dict.fromkeys(names)], "ipam": requests}
-
-
-def kept_publish(
-    recorded: list[dict[str, Any]], networks: dict[str, dict[str, Any]], removed: dict[str, dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """nat entries for the recorded networks, keeping only the ports of containers that stay.
-
-    ``recorded`` is the nat record's network list; ``removed`` maps network -> endpoint -> allocation of
-    the containers being removed.
-    """
-    gone = {
-        alloc.get(family)
-        for allocations in removed.values()
-        for alloc in allocations.values()
-        for family in ("ipv4", "ipv6")
-        if alloc.get(family)
-    }
-    out = []
-    for entry in recorded:
-        definition = networks.get(entry.get("name"))
-        if definition is None:
+    """Everything the endpoints role hands to the modules that does not need addresses, from containers
+    parsed once: ipam's arguments, the namespaces, link templates and port templates (filled by
+    ``links`` and ``ports`` from ipam's allocations)."""
+    ipam_endpoints = []
+    for e in endpoints:
+        entry: dict[str, Any] = {"name": e.name, "mode": e.mode}
+        if e.networks:
+            entry["networks"] = [{"name": n, **({"address": a} if a else {})} for n, a in e.networks]
+        ipam_endpoints.append(entry)
+    netns = []
+    for e in endpoints:
+        if e.mode not in ("bridge", "none"):
             continue
-        publish = [p for p in entry.get("publish") or [] if p.get("container_address") not in gone]
-        out.append({**definition.get("nat_config", {"network": definition["name"]}), "publish": publish})
+        sysctls = dict(e.sysctls)
+        v6 = any(networks[n].get("subnet6") for n, _address in e.networks)
+        if disable_ipv6 and not v6:
+            # Docker's way for IPv4-only networks; set before the links exist, so they inherit it
+            sysctls = {**dict(IPV6_OFF), **sysctls}
+        netns.append({"name": e.name, **({"sysctls": sysctls} if sysctls else {})})
+    veths = []
+    for e in endpoints:
+        gw = gateway_position(e, networks)
+        for position, (net, _fixed) in enumerate(e.networks):
+            definition = networks[net]
+            veths.append(
+                {
+                    "endpoint": e.name,
+                    "network": net,
+                    "gateway": position == gw,
+                    "mac": e.mac if position == 0 else None,
+                    "hairpin": bool(e.publish) and position == 0,
+                    "name": host_veth_name(e.name, net),
+                    "bridge": definition["bridge"],
+                    "mtu": definition.get("mtu"),
+                    "ifname": f"eth{position}",
+                }
+            )
+    ports = [
+        {"endpoint": e.name, "network": e.networks[0][0], **dataclasses.asdict(pub)}
+        for e in endpoints
+        for pub in e.publish
+    ]
+    return {
+        "ipam": {
+            "networks": [{"name": n, "pools": d["pools"]} for n, d in networks.items()],
+            "endpoints": ipam_endpoints,
+        },
+        "netns": netns,
+        "veth": veths,
+        "ports": ports,
+        "names": [e.name for e in endpoints],
+        "networks": list(networks.values()),
+    }
+
+
+def links(templates: list[dict[str, Any]], allocations: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The veth module's config from the link templates and ipam's allocations (network -> endpoint -> ...)."""
+    out = []
+    for t in templates:
+        alloc = allocations.get(t["network"], {}).get(t["endpoint"])
+        if alloc is None:
+            raise ValidationError(f"container {t['endpoint']}: no address allocated on network {t['network']}")
+        peer: dict[str, Any] = {"name": t["ifname"], "netns": t["endpoint"], "addresses": list(alloc["addresses"])}
+        mac = t["mac"] or alloc.get("mac")
+        if mac:
+            peer["mac"] = mac
+        if t["mtu"]:
+            peer["mtu"] = t["mtu"]
+        if t["gateway"]:
+            gateways = [g for g in (alloc.get("gateway"), alloc.get("gateway6")) if g]
+            if gateways:
+                peer["gateway"] = gateways
+        veth: dict[str, Any] = {"name": t["name"], "bridge": t["bridge"], "peer": peer}
+        if t["mtu"]:
+            veth["host_mtu"] = t["mtu"]
+        if t["hairpin"]:
+            veth["hairpin"] = True  # so the container reaches its own published ports via the host
+        out.append(veth)
     return out
+
+
+def ports(templates: list[dict[str, Any]], allocations: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The nat module's config (network + publish, each port owned by its endpoint) from the port templates."""
+    by_network: dict[str, list[dict[str, Any]]] = {}
+    for t in templates:
+        alloc = allocations.get(t["network"], {}).get(t["endpoint"]) or {}
+        family = ipaddress.ip_address(t["host_ip"]).version
+        target = alloc.get("ipv6") if family == 6 else alloc.get("ipv4")
+        if not target:
+            raise ValidationError(
+                f"container {t['endpoint']}: publishes on {t['host_ip']} (IPv{family}) "
+                f"but has no IPv{family} address on network {t['network']}"
+            )
+        by_network.setdefault(t["network"], []).append(
+            {
+                "endpoint": t["endpoint"],
+                "host_ip": t["host_ip"],
+                "host_port": t["host_port"],
+                "container_address": target,
+                "container_port": t["container_port"],
+                "proto": t["proto"],
+            }
+        )
+    return [{"network": net, "publish": publish} for net, publish in by_network.items()]
+
+
+def leftovers(removed: list[dict[str, Any]], released: dict[str, list[str]], listed: list[str]) -> dict[str, Any]:
+    """What goes after ipam dropped it: namespaces of the removed endpoints, and the links of listed
+    endpoints into networks they left (released there, still listed)."""
+    kept = set(listed)
+    return {
+        "netns": [{"name": r["name"]} for r in removed if r["mode"] in ("bridge", "none")],
+        "veth": [
+            {"name": host_veth_name(name, net)}
+            for net, names in sorted(released.items())
+            for name in names
+            if name in kept
+        ],
+        "names": [r["name"] for r in removed],
+    }

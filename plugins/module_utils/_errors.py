@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 
 class NetplumbError(Exception):
     """Base error. ``done`` lists the actions already applied when it was raised."""
@@ -12,6 +14,7 @@ class NetplumbError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.done = list(done or [])
+        self.result: dict = {}  # more keys for the failed result (a probe's outcomes)
 
     @property
     def changed(self) -> bool:
@@ -37,3 +40,12 @@ class MissingDependencyError(NetplumbError):
         super().__init__(msg)
         self.library = library
         self.reason = reason
+
+
+class UnexpectedError(NetplumbError):
+    """Anything else raised while working on an object (a bug): the message names the object, and
+    ``exception`` keeps the traceback for the result."""
+
+    def __init__(self, where: str, exc: BaseException, done: list | None = None) -> None:
+        super().__init__(f"{where}: unexpected error {type(exc).__name__}: {exc}", done)
+        self.exception = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

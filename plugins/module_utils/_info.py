@@ -22,23 +22,20 @@ import socket
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
-from ansible_collections.netplumb.container.plugins.module_utils._links import LinkState, read_namespace
+from ansible_collections.netplumb.container.plugins.module_utils._links import LinkState, netns_owned, read_view
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
     NetlinkError,
     list_netns,
-    netns_path,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._route import (
-    MAIN_TABLE,
     RTPROT_NETPLUMB,
     route_from_msg,
 )
 
 DEFAULT_IPAM_DIR = "/var/lib/netplumb/ipam"
 DEFAULT_NAT_RECORD = "/var/lib/netplumb/nat.json"
-DEFAULT_REGISTRY = "/var/lib/netplumb/endpoints.json"
 AF_BRIDGE = 7
 NUD_PERMANENT = 0x80
 RTPROT_KERNEL = 2
@@ -46,7 +43,6 @@ RTPROT_KERNEL = 2
 ARGUMENT_SPEC: dict[str, Any] = {
     "ipam_dir": {"type": "path", "default": DEFAULT_IPAM_DIR},
     "nat_record": {"type": "path", "default": DEFAULT_NAT_RECORD},
-    "registry": {"type": "path", "default": DEFAULT_REGISTRY},
     "firewall": {"type": "bool", "default": True},
 }
 
@@ -58,22 +54,46 @@ def read_snapshot(nl: Netlink, params: dict[str, Any]) -> dict[str, Any]:
     """Everything, read once; changes nothing."""
     errors: list[str] = []
     ipr = nl.ipr(None)
-    host = read_namespace(ipr)
+    reader = nl.reader
+    host = read_view(reader, None)
     snap: dict[str, Any] = {"errors": errors}
     snap["host_links"] = [_link(x, host.by_index) for x in sorted(host.by_name.values(), key=lambda x: x.name)]
+    vxlans = [x for x in host.by_name.values() if x.kind == "vxlan"]
+    _vxlan_info(ipr, snap["host_links"], host.by_index)
     snap["routes"] = _owned_routes(ipr, {x.index: x.name for x in host.by_index.values()})
-    snap["fdb"], snap["neighbours"] = _vxlan_tables(ipr, [x for x in host.by_name.values() if x.kind == "vxlan"])
+    snap["fdb"], snap["neighbours"] = _vxlan_tables(ipr, vxlans)
     snap["all_netns"] = list_netns()
     wanted_nsids = {x.peer_nsid for x in host.by_name.values() if x.kind == "veth" and x.peer_nsid is not None}
-    snap["netns"], nsids = _namespaces(nl, wanted_nsids, errors)
+    snap["netns"], nsids = _namespaces(reader, snap["all_netns"], wanted_nsids, errors)
     for link in snap["host_links"]:
         if link.get("peer_nsid") is not None:
             link["peer_netns"] = nsids.get(link.pop("peer_nsid"))
     snap["ipam"] = read_ipam_records(params.get("ipam_dir") or DEFAULT_IPAM_DIR, errors)
     snap["nat"] = read_nat_record(params.get("nat_record") or DEFAULT_NAT_RECORD, errors)
-    snap["registry"] = read_registry(params.get("registry") or DEFAULT_REGISTRY, errors)
+    snap["registry"] = read_registry(params.get("ipam_dir") or DEFAULT_IPAM_DIR, errors)
     snap["firewall"] = read_firewall(snap["nat"], errors) if params.get("firewall", True) else None
     return snap
+
+
+def _vxlan_info(ipr, links: list[dict[str, Any]], by_index: dict[int, LinkState]) -> None:
+    """VXLAN settings (one GET per VXLAN device: the fast reader keeps only what the link engines compare)."""
+    for link in links:
+        if link["kind"] != "vxlan":
+            continue
+        data = {}
+        for msg in ipr.get_links(link["index"]):
+            info = msg.get_attr("IFLA_LINKINFO")
+            nla = info.get_attr("IFLA_INFO_DATA") if info is not None else None
+            if nla is not None and hasattr(nla, "get"):
+                data = dict(nla.get("attrs", []))
+        underlay = by_index.get(data.get("IFLA_VXLAN_LINK") or 0)
+        link["vxlan"] = {
+            "vni": data.get("IFLA_VXLAN_ID"),
+            "port": data.get("IFLA_VXLAN_PORT"),
+            "local": data.get("IFLA_VXLAN_LOCAL") or data.get("IFLA_VXLAN_LOCAL6"),
+            "dev": underlay.name if underlay else None,
+            "learning": bool(data.get("IFLA_VXLAN_LEARNING")),
+        }
 
 
 def _link(link: LinkState, by_index: dict[int, LinkState]) -> dict[str, Any]:
@@ -98,16 +118,6 @@ def _link(link: LinkState, by_index: dict[int, LinkState]) -> dict[str, Any]:
         else:
             peer = by_index.get(link.peer_index) if link.peer_index else None
             out["peer_name"] = peer.name if peer else None
-    if link.kind == "vxlan":
-        info = link.info
-        underlay = by_index.get(info.get("IFLA_VXLAN_LINK") or 0)
-        out["vxlan"] = {
-            "vni": info.get("IFLA_VXLAN_ID"),
-            "port": info.get("IFLA_VXLAN_PORT"),
-            "local": info.get("IFLA_VXLAN_LOCAL") or info.get("IFLA_VXLAN_LOCAL6"),
-            "dev": underlay.name if underlay else None,
-            "learning": bool(info.get("IFLA_VXLAN_LEARNING")),
-        }
     return out
 
 
@@ -163,45 +173,41 @@ def _vxlan_tables(ipr, devices: list[LinkState]) -> tuple[dict[str, list], dict[
     return fdb, neigh
 
 
-def _namespaces(nl: Netlink, wanted_nsids: set[int], errors: list[str]) -> tuple[dict[str, Any], dict[int, str]]:
-    """Every named namespace: owned ones (and foreign ones wired into the host) read in full, one socket each."""
-    host = nl.ipr(None)
+def _namespaces(
+    reader, names: list[str], wanted_nsids: set[int], errors: list[str]
+) -> tuple[dict[str, Any], dict[int, str]]:
+    """Every named namespace through the fast reader (links and addresses by netnsid where the kernel allows):
+    owned ones, and foreign ones wired into the host, in full; the others only as far as their lo."""
     out: dict[str, Any] = {}
     nsids: dict[int, str] = {}
-    for name in list_netns():
+    for name in names:
         try:
-            fd = os.open(netns_path(name), os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue  # deleted while we looked
-        try:
-            nsid = (host.get_netnsid(fd=fd) or {}).get("nsid")
-        finally:
-            os.close(fd)
-        if nsid is not None and nsid >= 0:
-            nsids[nsid] = name
-        try:
-            ipr = nl.ipr(name)
-            lo = ipr.get_links(1)[0]
-            owned = lo.get_attr("IFLA_IFALIAS") == OWNER_MARK
+            nsid = reader.nsid(name)
+            if nsid is not None:
+                nsids[nsid] = name
+            view = read_view(reader, name)
+            owned = netns_owned(view)
             if not owned and nsid not in wanted_nsids:
                 continue
-            view = read_namespace(ipr)
-            names = {x.index: x.name for x in view.by_index.values()}
             routes = []
-            for msg in ipr.get_routes(table=MAIN_TABLE):
-                route = route_from_msg(msg, name, names)
-                if route is None or msg["proto"] == RTPROT_KERNEL:
+            for msg in reader.routes(name):
+                if msg["proto"] == RTPROT_KERNEL:
                     continue  # the kernel's own prefix routes follow from the addresses
-                routes.append({"dst": route.dst, "via": route.via, "dev": route.dev, "protocol": route.protocol})
+                zero = "0.0.0.0" if msg["family"] == socket.AF_INET else "::"
+                dst = ipaddress.ip_network(f"{msg['dst'] or zero}/{msg['dst_len']}", strict=False)
+                dev = view.by_index.get(msg["oif"]) if msg["oif"] else None
+                routes.append(
+                    {"dst": str(dst), "via": msg["gateway"], "dev": dev.name if dev else None, "protocol": msg["proto"]}
+                )
             out[name] = {
                 "owned": owned,
                 "links": [_link(x, view.by_index) for x in sorted(view.by_name.values(), key=lambda x: x.index)],
                 "routes": routes,
             }
         except (NetplumbError, OSError, NetlinkError) as exc:
-            errors.append(f"netns {name}: cannot read: {getattr(exc, 'msg', exc)}")
+            errors.append(f"netns {name}: cannot read: {getattr(exc, 'msg', None) or exc}")
         finally:
-            nl.forget(name)  # one open socket at a time, also with hundreds of namespaces
+            reader.forget(name)  # one open socket at a time, also with hundreds of namespaces
     return out, nsids
 
 
@@ -249,21 +255,36 @@ def read_nat_record(path: str, errors: list[str]) -> dict[str, Any] | None:
     }
 
 
-def read_registry(path: str, errors: list[str]) -> dict[str, Any] | None:
-    """The endpoints role's list of the containers it manages (names only)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
+def read_registry(ipam_dir: str, errors: list[str]) -> dict[str, Any] | None:
+    """The endpoints the roles' definitions made (``<ipam_dir>/definitions/*.json``): name -> mode, definition.
+
+    Read through the ipam engine's loader, like the stores; None when no definition was ever recorded.
+    """
+    from ansible_collections.netplumb.container.plugins.module_utils import _ipam
+    from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
+
+    paths = sorted(glob.glob(os.path.join(ipam_dir, "definitions", "*.json")))
+    if not paths:
         return None
-    except (OSError, ValueError) as exc:
-        errors.append(f"endpoints registry {path}: cannot read: {exc}")
-        return None
-    names = data.get("endpoints") if isinstance(data, dict) else None
-    if not isinstance(names, list):
-        errors.append(f"endpoints registry {path}: no endpoints list")
-        return None
-    return {"path": path, "endpoints": sorted(str(n) for n in names)}
+    modes: dict[str, str] = {}
+    definitions: dict[str, str] = {}
+    for path in paths:
+        definition = os.path.basename(path)[: -len(".json")]
+        store = JsonStore(path, _ipam.DEFINITION_FORMAT, "endpoint definition record")
+        try:
+            members = _ipam.load_definition(store.read(), store, definition)
+        except NetplumbError as exc:
+            errors.append(exc.msg)
+            continue
+        for name, member in members.items():
+            modes[name] = member["mode"]
+            definitions[name] = definition
+    return {
+        "path": os.path.join(ipam_dir, "definitions"),
+        "endpoints": sorted(modes),
+        "modes": modes,
+        "definitions": definitions,
+    }
 
 
 def read_firewall(nat: dict[str, Any] | None, errors: list[str]) -> dict[str, Any]:
@@ -273,6 +294,7 @@ def read_firewall(nat: dict[str, Any] | None, errors: list[str]) -> dict[str, An
     from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
         derive_rules,
         network_from_dict,
+        rendered_families,
     )
 
     out: dict[str, Any] = {"nftables": None, "iptables": {}, "stale": None}
@@ -299,19 +321,19 @@ def read_firewall(nat: dict[str, Any] | None, errors: list[str]) -> dict[str, An
                 if chains:
                     out["iptables"][f"{variant}/ipv{fam}"] = chains
         if nat and nat.get("networks") and nat.get("backend"):
-            rules = derive_rules([network_from_dict(n) for n in nat["networks"]])
+            networks = [network_from_dict(n) for n in nat["networks"]]
+            rules = derive_rules(networks, owner=nat["path"])  # the record's path marks the rules as its own
             if nat["backend"] == "nftables":
                 have = bk.nft_read() if shutil.which("nft") else None
                 out["stale"] = nftables.differs(nftables.render(rules), have)
             else:
                 stale = []
-                fams = {ipaddress.ip_network(s).version for n in nat["networks"] for s in n.get("subnets") or []}
-                for fam in sorted(fams):
+                for fam in rendered_families(networks, "iptables"):
                     have = ipt_have.get((nat.get("variant"), fam)) or bk.ipt_read(nat.get("variant"), fam)
                     stale += [f"ipv{fam}:{c}" for c in iptables.differs(iptables.render(rules, fam), have)]
                 out["stale"] = stale
-    except NetplumbError as exc:
-        errors.append(exc.msg)
+    except (NetplumbError, KeyError, TypeError) as exc:
+        errors.append(getattr(exc, "msg", f"firewall: cannot compare with the record: {exc!r}"))
     return out
 
 
@@ -373,6 +395,7 @@ def assemble(snap: dict[str, Any]) -> dict[str, Any]:
                 "routes": ns["routes"],
                 "ipam": records,
                 "registered": registry is not None and name in registry["endpoints"],
+                "definition": (registry or {}).get("definitions", {}).get(name),
             }
         )
     recorded_ns = {rec["netns"] for data in ipam.values() for rec in data["endpoints"].values()}
@@ -384,11 +407,12 @@ def assemble(snap: dict[str, Any]) -> dict[str, Any]:
                     "name": name,
                     "netns": None,
                     "owned": False,
-                    "mode": "host-or-shared",
+                    "mode": registry["modes"][name],
                     "links": [],
                     "routes": [],
                     "ipam": [],
                     "registered": True,
+                    "definition": registry["definitions"].get(name),
                 }
             )
     for network in networks:
@@ -500,7 +524,13 @@ def _published(nat: dict[str, Any], ipam: dict[str, Any], endpoints: list[dict[s
         for endpoint, rec in data["endpoints"].items():
             for address in rec["addresses"]:
                 owner[(net, address)] = endpoint
-    live = {addr.split("/")[0]: e["name"] for e in endpoints for link in e["links"] for addr in link["addresses"]}
+    # an address counts only on the network's own bridge: another namespace may use the same one elsewhere
+    live = {
+        (link["network"], addr.split("/")[0]): e["name"]
+        for e in endpoints
+        for link in e["links"]
+        for addr in link["addresses"]
+    }
     out = []
     for net in nat.get("networks") or []:
         for pub in net.get("publish") or []:
@@ -514,7 +544,7 @@ def _published(nat: dict[str, Any], ipam: dict[str, Any], endpoints: list[dict[s
                     "proto": pub.get("proto", "tcp"),
                     "container_address": address,
                     "container_port": pub.get("container_port"),
-                    "endpoint": owner.get((net["name"], address)) or live.get(address),
+                    "endpoint": owner.get((net["name"], address)) or live.get((net["name"], address)),
                 }
             )
     return sorted(out, key=lambda p: (p["network"], p["proto"], p["host_port"] or 0, p["host_ip"] or ""))
@@ -599,8 +629,8 @@ def find_drift(snap: dict[str, Any], result: dict[str, Any]) -> list[dict[str, A
                 _finding(
                     "netns_unrecorded",
                     f"netns {name}",
-                    f"namespace {name} was made by netplumb.container but no IPAM store and no endpoints "
-                    "registry lists it (a leak: its container was removed without its namespace)",
+                    f"namespace {name} was made by netplumb.container but no IPAM store and no endpoint "
+                    "definition record lists it (a leak: its container was removed without its namespace)",
                     f"ip netns del {name}",
                     {"netplumb.container.netns": {"config": [{"name": name}], "state": "deleted"}},
                 )

@@ -26,7 +26,6 @@ import dataclasses
 import ipaddress
 import itertools
 import os
-import re
 from collections.abc import Callable, Iterator
 from typing import Any, Union
 
@@ -36,13 +35,22 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import Action
 from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
-from ansible_collections.netplumb.container.plugins.module_utils._validate import check_netns_name, parse_ip
+from ansible_collections.netplumb.container.plugins.module_utils._validate import (
+    check_abs_path,
+    check_definition_name,
+    check_netns_name,
+    check_network_name,
+    check_unique,
+    parse_ip,
+)
 
 FORMAT = "netplumb.container/ipam"
 CLUSTER_FORMAT = "netplumb.container/ipam-cluster"
 DEFAULT_STATE_DIR = "/var/lib/netplumb/ipam"
+DEFAULT_DEFINITION = "default"
+DEFINITION_FORMAT = "netplumb.container/ipam-definition"
+MODES = ("bridge", "none", "host", "container")
 ENDPOINT_STATES = ("merged", "replaced", "overridden", "deleted")
-_NETWORK_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 Net = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -194,6 +202,7 @@ def parse_pools(params: dict[str, Any]) -> list[Pool]:
 class Record:
     netns: str
     addresses: tuple[Addr, ...]  # at most one per family, sorted by family
+    definition: str = DEFAULT_DEFINITION  # who made it: only that definition releases it
 
     def by_family(self) -> dict[int, Addr]:
         return {a.version: a for a in self.addresses}
@@ -204,6 +213,7 @@ class Request:
     endpoint: str
     netns: str
     fixed: tuple[Addr, ...] = ()
+    definition: str = DEFAULT_DEFINITION
 
 
 @dataclasses.dataclass
@@ -216,15 +226,9 @@ def store_path(state_dir: str, network: str) -> str:
     return os.path.join(state_dir, network + ".json")
 
 
-def check_network_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NETWORK_RE.match(name):
-        raise ValidationError(
-            f"network name {name!r} is not allowed: 1-64 letters, digits and _.- (no '/', no leading '.' or '-')"
-        )
-    return name
-
-
-def parse_requests(config: list[dict[str, Any]] | None, pools: list[Pool], need_pools: bool) -> list[Request]:
+def parse_requests(
+    config: list[dict[str, Any]] | None, pools: list[Pool], need_pools: bool, definition: str = DEFAULT_DEFINITION
+) -> list[Request]:
     families = {p.family: p for p in pools}
     out: list[Request] = []
     seen: set[str] = set()
@@ -254,7 +258,7 @@ def parse_requests(config: list[dict[str, Any]] | None, pools: list[Pool], need_
             if why:
                 raise ValidationError(f"endpoint {name}: address {addr} is {why} of {pool.subnet}")
             fixed[addr.version] = addr
-        out.append(Request(name, netns, tuple(fixed[f] for f in sorted(fixed))))
+        out.append(Request(name, netns, tuple(fixed[f] for f in sorted(fixed)), definition))
     return out
 
 
@@ -290,7 +294,8 @@ def load_network(data: dict[str, Any] | None, store: JsonStore, network: str) ->
                 held[addr] = name
             if len({a.version for a in addrs}) != len(addrs):
                 raise ValidationError(f"endpoint {name}: two addresses of one family")
-            endpoints[name] = Record(check_netns_name(rec.get("netns") or name), tuple(addrs))
+            definition = check_definition_name(rec.get("definition") or DEFAULT_DEFINITION, "definition")
+            endpoints[name] = Record(check_netns_name(rec.get("netns") or name), tuple(addrs), definition)
     except (ValidationError, AttributeError, TypeError) as exc:
         raise store.corrupt(getattr(exc, "msg", str(exc))) from None
     return NetworkState(pools, endpoints)
@@ -301,7 +306,7 @@ def dump_network(network: str, state: NetworkState) -> dict[str, Any]:
         "network": network,
         "pools": [p.to_store() for p in state.pools],
         "endpoints": {
-            name: {"netns": rec.netns, "addresses": [str(a) for a in rec.addresses]}
+            name: {"netns": rec.netns, "addresses": [str(a) for a in rec.addresses], "definition": rec.definition}
             for name, rec in sorted(state.endpoints.items())
         },
     }
@@ -325,11 +330,15 @@ def plan_endpoints(
     state: str,
     alive: Callable[[str], bool] | None = None,
     listed: bool = True,
+    scope: str | None = None,
 ) -> EndpointOutcome:
     """The new store content for a run. Pure; raises before anything would be written.
 
     ``alive(netns)`` is given when reconciling: unlisted endpoints whose namespace
     is gone are released. ``listed`` is False for ``deleted`` without config (= all).
+    ``scope`` (a definition) limits what ``overridden`` and ``deleted`` release to that
+    definition's endpoints; addresses released in a scoped run are not handed out again in it,
+    since the namespaces that held them go only after this run.
     """
     have = dict(current.endpoints) if current else {}
     old_pools = current.pools if current else []
@@ -338,12 +347,22 @@ def plan_endpoints(
     names = [r.endpoint for r in requests]
     wanted = set(names)
     actions: list[Action] = []
+    for req in requests:
+        held = have.get(req.endpoint)
+        if held is not None and held.definition != req.definition and state != "deleted":
+            raise ConflictError(
+                f"network {network}: endpoint {req.endpoint} belongs to the definition {held.definition!r}, "
+                f"not {req.definition!r}; remove it there first (or rename it)"
+            )
+
+    def mine(name: str) -> bool:
+        return scope is None or have[name].definition == scope
 
     released: list[str] = []
     if state == "deleted":
-        released = [n for n in (names if listed else sorted(have)) if n in have]
+        released = [n for n in (names if listed else sorted(have)) if n in have and mine(n)]
     elif state == "overridden":
-        released = sorted(n for n in have if n not in wanted)
+        released = sorted(n for n in have if n not in wanted and mine(n))
     reconciled: list[str] = []
     if alive is not None:
         reconciled = sorted(n for n in have if n not in wanted and n not in released and not alive(have[n].netns))
@@ -362,7 +381,8 @@ def plan_endpoints(
     _check_pool_change(network, old_pools, pools, after)
 
     if state != "deleted":
-        _allocate(network, pools, requests, after, moving=state in ("replaced", "overridden"))
+        hold = {a for n in released for a in have[n].addresses} if scope is not None else set()
+        _allocate(network, pools, requests, after, moving=state in ("replaced", "overridden"), hold=hold)
         for req in requests:
             old, new = have.get(req.endpoint), after[req.endpoint]
             if old == new:
@@ -423,9 +443,14 @@ def _allocate(
     requests: list[Request],
     after: dict[str, Record],
     moving: bool,
+    hold: set[Addr] | frozenset[Addr] = frozenset(),
 ) -> None:
-    """Give every listed endpoint one address per pool: keep, fixed request, or lowest free."""
+    """Give every listed endpoint one address per pool: keep, fixed request, or lowest free.
+
+    ``hold``: addresses nobody may take in this run (just released, still live in a namespace).
+    """
     holder = {a: n for n, r in after.items() for a in r.addresses}
+    holder.update((a, "(released in this run)") for a in hold if a not in holder)
     pending: dict[int, list[str]] = {p.family: [] for p in pools}
     chosen: dict[str, dict[int, Addr]] = {}
     for req in requests:
@@ -467,7 +492,7 @@ def _allocate(
             )
     for req in requests:
         mine = chosen[req.endpoint]
-        after[req.endpoint] = Record(req.netns, tuple(mine[f] for f in sorted(mine)))
+        after[req.endpoint] = Record(req.netns, tuple(mine[f] for f in sorted(mine)), req.definition)
 
 
 def docker_mac(addr: Addr) -> str:
@@ -492,7 +517,7 @@ def describe(pools: list[Pool], rec: Record) -> dict[str, Any]:
 
 def run_endpoints(params: dict[str, Any], check_mode: bool, alive: Callable[[str], bool] | None = None) -> dict:
     """The endpoint mode, pure of Ansible: validate, lock, load, plan, write unless check mode."""
-    network = check_network_name(params.get("network"))
+    network = check_network_name(params.get("network"), "network")
     state = params.get("state") or "merged"
     if state not in ENDPOINT_STATES:
         raise ValidationError(f"state must be one of {', '.join(ENDPOINT_STATES)}")
@@ -507,7 +532,7 @@ def run_endpoints(params: dict[str, Any], check_mode: bool, alive: Callable[[str
             netns_exists as alive,
         )
     store = JsonStore(
-        store_path(params.get("state_dir") or DEFAULT_STATE_DIR, network),
+        store_path(check_abs_path(params.get("state_dir") or DEFAULT_STATE_DIR, "state_dir"), network),
         FORMAT,
         "IPAM store",
     )
@@ -548,6 +573,192 @@ def _diff(before: dict, after: dict, path: str) -> dict[str, Any]:
         "before_header": path,
         "after_header": path,
     }
+
+
+# ---------------------------------------------------------------- definitions: many networks in one call
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One endpoint a definition lists: its mode and, per network it joins, its ipam config entry."""
+
+    name: str
+    mode: str
+    joins: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
+def parse_members(raw: list[dict[str, Any]] | None, networks: dict[str, list[Pool]], need: bool) -> list[Member]:
+    out: list[Member] = []
+    for index, item in enumerate(raw or []):
+        where = f"endpoints[{index}]"
+        name = check_netns_name(item.get("name"), f"{where}.name")
+        mode = item.get("mode") or "bridge"
+        if mode not in MODES:
+            raise ValidationError(f"{where}.mode: {mode!r} is not one of {', '.join(MODES)}")
+        joins = []
+        for position, entry in enumerate(item.get("networks") or []):
+            net = check_network_name(entry.get("name"), f"{where}.networks[{position}].name")
+            if need and net not in networks:
+                raise ValidationError(f"endpoint {name}: network {net} is not in networks")
+            config = {"endpoint": name, "netns": item.get("netns") or name}
+            config.update((k, entry[k]) for k in ("address", "addresses") if entry.get(k))
+            joins.append((net, config))
+        if mode != "bridge" and joins:
+            raise ValidationError(f"endpoint {name}: mode {mode} joins no network")
+        out.append(Member(name, mode, tuple(joins)))
+    check_unique(out, lambda m: m.name, "endpoint")
+    return out
+
+
+def load_definition(data: dict[str, Any] | None, store: JsonStore, definition: str) -> dict[str, dict[str, Any]]:
+    """name -> {"mode", "networks"} of what the definition made; {} when it made nothing."""
+    if data is None:
+        return {}
+    try:
+        if data.get("definition") != definition or not isinstance(data.get("endpoints"), dict):
+            raise ValidationError(f"it is not the record of the definition {definition!r}")
+        out = {}
+        for name, rec in data["endpoints"].items():
+            check_netns_name(name, "endpoint")
+            if rec.get("mode") not in MODES or not isinstance(rec.get("networks"), list):
+                raise ValidationError(f"endpoint {name}: bad mode or networks")
+            out[name] = {"mode": rec["mode"], "networks": [check_network_name(n) for n in rec["networks"]]}
+    except (ValidationError, AttributeError, TypeError) as exc:
+        raise store.corrupt(getattr(exc, "msg", str(exc))) from None
+    return out
+
+
+def definition_path(state_dir: str, definition: str) -> str:
+    return os.path.join(state_dir, "definitions", definition + ".json")
+
+
+def run_definition(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """Many networks, one definition's endpoints, one call: allocate, purge (overridden) or release (deleted).
+
+    The definition's record (its endpoints and their modes) lives beside the stores; each store records which
+    definition holds an address, so one definition never releases another's.
+    """
+    state = params.get("state") or "merged"
+    definition = check_definition_name(params.get("definition") or DEFAULT_DEFINITION)
+    state_dir = check_abs_path(params.get("state_dir") or DEFAULT_STATE_DIR, "state_dir")
+    nets: dict[str, list[Pool]] = {}
+    for index, entry in enumerate(params.get("networks") or []):
+        name = check_network_name(entry.get("name"), f"networks[{index}].name")
+        if name in nets:
+            raise ValidationError(f"network {name} is listed more than once in networks")
+        nets[name] = parse_pools({"pools": entry.get("pools")}) if entry.get("pools") else []
+        if state != "deleted" and not nets[name]:
+            raise ValidationError(f"network {name}: state={state} needs its pools")
+    listed = params.get("endpoints")
+    if state != "deleted" and listed is None:
+        raise ValidationError(f"state={state} needs the definition's endpoints (an empty list for none)")
+    members = parse_members(listed, nets, need=state != "deleted")
+    configs: dict[str, list[dict[str, Any]]] = {}
+    for member in members:
+        for net, config in member.joins:
+            configs.setdefault(net, []).append(config)
+    # Every fixed address is checked against its pool before anything is locked or written.
+    requests = {
+        net: parse_requests(configs.get(net), pools, state != "deleted", definition) for net, pools in nets.items()
+    }
+
+    def_store = JsonStore(definition_path(state_dir, definition), DEFINITION_FORMAT, "endpoint definition record")
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(def_store.locked(write=not check_mode))
+        recorded = load_definition(def_store.read(), def_store, definition)
+        names = set(nets) | {n for rec in recorded.values() for n in rec["networks"]}
+        stores = {net: JsonStore(store_path(state_dir, net), FORMAT, "IPAM store") for net in sorted(names)}
+        for store in stores.values():  # sorted: two runs never wait on each other's locks crosswise
+            locks.enter_context(store.locked(write=not check_mode))
+        targets = [m.name for m in members] if listed is not None else sorted(recorded)
+        outcomes: dict[str, EndpointOutcome] = {}
+        currents: dict[str, NetworkState | None] = {}
+        for net, store in stores.items():
+            currents[net] = current = load_network(store.read(), store, net)
+            if current is None and not nets.get(net):
+                continue  # recorded, never stored: nothing to release
+            deleting = [Request(n, n, (), definition) for n in targets]
+            want = deleting if state == "deleted" else requests.get(net, [])
+            outcomes[net] = plan_endpoints(
+                net, current, nets.get(net) or [], want, state, listed=listed is not None, scope=definition
+            )
+        if state == "deleted":
+            after = {n: rec for n, rec in recorded.items() if n not in targets}
+        else:
+            after = {} if state == "overridden" else dict(recorded)
+            for member in members:
+                after[member.name] = {"mode": member.mode, "networks": [net for net, _config in member.joins]}
+        modes = {**{m.name: m.mode for m in members}, **{n: r["mode"] for n, r in recorded.items()}}
+        held = {n for out in outcomes.values() for n in out.released}
+        removed = sorted((set(recorded) - set(after)) | (held & set(targets) if state == "deleted" else set()))
+        emptied = [
+            net
+            for net, out in outcomes.items()
+            if params.get("remove_stores") and state == "deleted" and not out.state.endpoints
+        ]
+        actions = [
+            dataclasses.replace(a, params={**a.params, "network": net})
+            for net, o in outcomes.items()
+            for a in o.actions
+        ]
+        actions += [Action("delete", "ipam store", net, params={"path": stores[net].path}) for net in emptied]
+        record_changed = after != recorded
+        if record_changed:
+            actions.append(
+                Action(
+                    "update" if recorded else "create",
+                    "endpoint definition",
+                    definition,
+                    params={"endpoints": sorted(after)},
+                )
+            )
+        if not check_mode:
+            for net, out in outcomes.items():
+                if out.write and net not in emptied:
+                    stores[net].write(dump_network(net, out.state))
+            if record_changed:
+                if after:
+                    def_store.write({"definition": definition, "endpoints": after})
+                else:
+                    _remove(def_store)
+            for net in emptied:
+                _remove(stores[net])
+    if not check_mode and not after:
+        _remove(def_store)  # also the lock this run may have made for a definition that made nothing
+        for directory in (os.path.dirname(def_store.path), state_dir):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)  # only when empty: another definition's or network's files keep it
+    in_use = {
+        net: sorted(o.state.endpoints)
+        for net, o in outcomes.items()
+        if state == "deleted" and o.state.endpoints and net in nets
+    }
+    warnings = [
+        f"network {net} is kept: endpoints still hold addresses on it ({', '.join(holders[:5])}"
+        f"{', ...' if len(holders) > 5 else ''})"
+        for net, holders in in_use.items()
+        if params.get("remove_stores")
+    ]
+    before = {net: dump_network(net, c)["endpoints"] for net, c in currents.items() if c is not None}
+    after_stores = {net: dump_network(net, o.state)["endpoints"] for net, o in outcomes.items() if net not in emptied}
+    return {
+        "changed": bool(actions),
+        "actions": [a.to_result() for a in actions],
+        "allocations": {net: o.allocations for net, o in outcomes.items() if o.allocations},
+        "released": {net: o.released for net, o in outcomes.items() if o.released},
+        "removed": [{"name": n, "mode": modes.get(n, "bridge")} for n in removed],
+        "recorded": sorted(after),
+        "in_use": in_use,
+        "warnings": warnings,
+        "definition_record": def_store.path,
+        "diff": _diff(before, {**before, **after_stores}, state_dir),
+    }
+
+
+def _remove(store: JsonStore) -> None:
+    for path in (store.path, store.lock_path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 # ---------------------------------------------------------------- host subnets (controller)
@@ -759,6 +970,8 @@ def dump_leases(leases: Leases) -> dict[str, Any]:
 def run_ipam(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     if params.get("cluster"):
         return run_cluster(params["cluster"], check_mode)
+    if params.get("networks") is not None or params.get("endpoints") is not None:
+        return run_definition(params, check_mode)
     return run_endpoints(params, check_mode)
 
 
@@ -787,6 +1000,34 @@ ARGUMENT_SPEC: dict[str, Any] = {
         },
     },
     "state": {"type": "str", "choices": list(ENDPOINT_STATES), "default": "merged"},
+    "networks": {
+        "type": "list",
+        "elements": "dict",
+        "options": {
+            "name": {"type": "str", "required": True},
+            "pools": {"type": "list", "elements": "dict", "options": _POOL_OPTIONS},
+        },
+    },
+    "endpoints": {
+        "type": "list",
+        "elements": "dict",
+        "options": {
+            "name": {"type": "str", "required": True},
+            "mode": {"type": "str", "choices": list(MODES), "default": "bridge"},
+            "netns": {"type": "str"},
+            "networks": {
+                "type": "list",
+                "elements": "dict",
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "address": {"type": "str"},
+                    "addresses": {"type": "list", "elements": "str"},
+                },
+            },
+        },
+    },
+    "definition": {"type": "str", "default": DEFAULT_DEFINITION},
+    "remove_stores": {"type": "bool", "default": False},
     "reconcile": {"type": "bool", "default": False},
     "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
     "cluster": {
@@ -813,7 +1054,10 @@ MODULE_KWARGS: dict[str, Any] = {
         ("pools", "aux_addresses"),
         ("cluster", "config"),
         ("cluster", "reconcile"),
+        *(("networks", other) for other in ("network", "subnet", "pools", "config", "cluster", "reconcile")),
+        ("endpoints", "config"),
+        ("endpoints", "network"),
     ],
-    "required_one_of": [("network", "cluster")],
+    "required_one_of": [("network", "cluster", "networks")],
     "supports_check_mode": True,
 }

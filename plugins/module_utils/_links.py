@@ -2,9 +2,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Link helpers shared by the bridge and veth engines.
 
-A namespace is read with one link dump and one address dump, indexed by name
-and ifindex; engines then look things up in those indexes instead of asking
-the kernel once per object. Only stable fields are kept: ifindex is used for
+A namespace is read with one link dump and one address dump (see _rtnl: for
+other namespaces, through one socket by netnsid), indexed by name and
+ifindex; engines then look things up in those indexes instead of asking the
+kernel once per object. Only stable fields are kept: ifindex is used for
 joining but never enters a model; operstate and counters are never read.
 """
 
@@ -13,14 +14,13 @@ from __future__ import annotations
 import dataclasses
 import errno
 import ipaddress
-import socket
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import NetlinkError
-from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_ip
+from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_ip, parse_mac
 
-IFF_UP = 0x1
 IFA_F_NODAD = 0x02
 
 
@@ -54,66 +54,23 @@ class NamespaceView:
         return sorted((x for x in self.by_index.values() if x.master == master.index), key=lambda x: x.name)
 
 
-def read_namespace(ipr) -> NamespaceView:
-    """One link dump + one address dump of the namespace ``ipr`` is bound to."""
-    links = [parse_link(msg) for msg in ipr.get_links()]
-    view = NamespaceView(links)
-    for msg in ipr.get_addr():
-        link = view.by_index.get(msg["index"])
-        address = msg.get_attr("IFA_ADDRESS")
-        if link is None or address is None:
-            continue
-        cidr = f"{address}/{msg['prefixlen']}"
-        if msg["family"] == socket.AF_INET6 and ipaddress.ip_interface(cidr).ip.is_link_local:
-            continue  # the kernel's own fe80:: address is not configuration
-        if msg["family"] == socket.AF_INET:
-            # for IPv4, IFA_LOCAL is the interface's address (IFA_ADDRESS is the peer on p2p links)
-            cidr = f"{msg.get_attr('IFA_LOCAL') or address}/{msg['prefixlen']}"
-        link.addresses.append(canonical_cidr(cidr))
-    for link in links:
-        link.addresses.sort(key=cidr_sort_key)
+def read_view(reader, netns: str | None = None, addresses: bool = True) -> NamespaceView:
+    """One link dump (and one address dump) of a namespace, from the reader's one socket where the kernel allows."""
+    view = NamespaceView([LinkState(**fields) for fields in reader.links(netns)])
+    if addresses:
+        for index, cidr in reader.addresses(netns):
+            link = view.by_index.get(index)
+            if link is not None:
+                link.addresses.append(cidr)
+        for link in view.by_index.values():
+            link.addresses.sort(key=cidr_sort_key)
     return view
 
 
-def probe_names(ipr, names: list[str]) -> NamespaceView:
-    """Which of these interface names exist (one GET by name each): enough before a first creation."""
-    found = []
-    for name in sorted(set(names)):
-        for index in ipr.link_lookup(ifname=name):
-            found.append(
-                LinkState(index=index, name=name, kind=None, alias=None, mtu=0, mac=None, master=None, up=False)
-            )
-    return NamespaceView(found)
-
-
-def parse_link(msg) -> LinkState:
-    info = msg.get_attr("IFLA_LINKINFO")
-    kind = data = slave = None
-    if info is not None:
-        kind = info.get_attr("IFLA_INFO_KIND")
-        data = info.get_attr("IFLA_INFO_DATA")
-        slave = info.get_attr("IFLA_INFO_SLAVE_DATA")
-    mac = msg.get_attr("IFLA_ADDRESS")
-    return LinkState(
-        index=msg["index"],
-        name=msg.get_attr("IFLA_IFNAME"),
-        kind=kind,
-        alias=msg.get_attr("IFLA_IFALIAS"),
-        mtu=msg.get_attr("IFLA_MTU"),
-        mac=mac.lower() if mac else None,
-        master=msg.get_attr("IFLA_MASTER"),
-        up=bool(msg["flags"] & IFF_UP),  # admin state, not operstate
-        peer_index=msg.get_attr("IFLA_LINK"),
-        peer_nsid=msg.get_attr("IFLA_LINK_NETNSID"),
-        info=_attrs(data),
-        slave=_attrs(slave),
-    )
-
-
-def _attrs(nla) -> dict[str, Any]:
-    if nla is None or isinstance(nla, str) or not hasattr(nla, "get"):
-        return {}
-    return dict(nla.get("attrs", []))
+def netns_owned(view: NamespaceView) -> bool:
+    """Whether the collection created this namespace: its lo carries OWNER_MARK as alias."""
+    lo = view.by_name.get("lo")
+    return lo is not None and lo.alias == OWNER_MARK
 
 
 def canonical_cidr(value: Any, what: str = "address") -> str:
@@ -158,15 +115,7 @@ def check_addresses(values: Any, what: str) -> tuple[str, ...] | None:
 
 
 def check_mac(value: Any, what: str) -> str | None:
-    if value is None:
-        return None
-    text = str(value).lower().replace("-", ":")
-    parts = text.split(":")
-    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
-        raise ValidationError(f"{what} {value!r} is not a MAC address like 02:42:ac:11:00:02")
-    if int(parts[0], 16) & 1:
-        raise ValidationError(f"{what} {value!r} is a multicast MAC address; an interface needs a unicast one")
-    return text
+    return None if value is None else parse_mac(value, what)
 
 
 def check_mtu(value: Any, what: str) -> int | None:

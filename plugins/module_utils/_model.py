@@ -24,6 +24,10 @@ class Action:
     netns: str | None = None
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     phase: int = 0
+    # The typed objects the action turns one into the other (None: absent), for engines that apply from
+    # them instead of from ``params`` (which is then only the summary shown to the user).
+    before: Any = dataclasses.field(default=None, compare=False, repr=False)
+    after: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         where = f" in netns {self.netns}" if self.netns else ""

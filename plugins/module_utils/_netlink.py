@@ -14,13 +14,16 @@ import contextlib
 import ctypes
 import errno
 import os
+import re
 import traceback
 from typing import Iterator
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     KernelError,
     MissingDependencyError,
+    ValidationError,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._rtnl import RtnlReader
 
 PYROUTE2_MIN = (0, 7)
 try:
@@ -35,6 +38,7 @@ else:
     PYROUTE2_IMPORT_ERROR = None
 
 NETNS_RUN_DIR = "/run/netns"
+_PER_DEVICE = re.compile(r"^(net\.ipv[46]\.(?:conf|neigh))\.([^.]+)\.(.+)$")
 CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000
 MS_BIND = 0x1000
@@ -116,6 +120,7 @@ class Netlink:
         require_pyroute2()
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self._sockets: dict[str | None, IPRoute] = {}
+        self._reader: RtnlReader | None = None
 
     def __enter__(self) -> Netlink:
         return self
@@ -128,8 +133,18 @@ class Netlink:
             with contextlib.suppress(Exception):
                 sock.close()
         self._sockets.clear()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         with contextlib.suppress(OSError):
             os.close(self._home)
+
+    @property
+    def reader(self) -> RtnlReader:
+        """Reads (links, addresses, routes) of any namespace, decoded without pyroute2 (see _rtnl)."""
+        if self._reader is None:
+            self._reader = RtnlReader(home_fd=self._home)
+        return self._reader
 
     def ipr(self, netns: str | None = None) -> IPRoute:
         """The netlink socket of a namespace; never creates the namespace."""
@@ -161,6 +176,8 @@ class Netlink:
             os.close(fd)
 
     def forget(self, netns: str) -> None:
+        if self._reader is not None:
+            self._reader.forget(netns)
         sock = self._sockets.pop(netns, None)
         if sock is not None:
             with contextlib.suppress(Exception):
@@ -217,6 +234,28 @@ class Netlink:
             except FileNotFoundError:
                 return None
 
+    def trial_sysctls(self, items: list[tuple[str, str]]) -> None:
+        """Write each (key, value) in a scratch namespace that vanishes afterwards; ValidationError if refused."""
+        if not items:
+            return
+        _check(_libc.unshare(CLONE_NEWNET), "unshare a scratch namespace for the sysctl check")
+        try:
+            for key, value in items:
+                probe = per_device_default(key)
+                try:
+                    with open(sysctl_path(probe), "w", encoding="ascii") as handle:
+                        handle.write(value)
+                except FileNotFoundError:
+                    raise ValidationError(
+                        f"sysctl {key}: the kernel has it only in the initial namespace, not in a new one"
+                    ) from None
+                except OSError as exc:
+                    raise ValidationError(
+                        f"sysctl {key}: the kernel refuses the value {value!r} ({exc.strerror}); nothing was changed"
+                    ) from None
+        finally:
+            _check(_libc.setns(self._home, CLONE_NEWNET), "setns back to the module's namespace")
+
     def write_sysctl(self, netns: str | None, key: str, value: str) -> None:
         with self.entered(netns):
             try:
@@ -225,6 +264,14 @@ class Netlink:
             except OSError as exc:
                 where = f"netns {netns}" if netns else "host"
                 raise KernelError(f"{where}: sysctl {key}={value} failed: {exc.strerror}") from None
+
+
+def per_device_default(key: str) -> str:
+    """net.ipv4.conf.eth0.x -> net.ipv4.conf.default.x: the entry every namespace has for a per-device sysctl."""
+    match = _PER_DEVICE.match(key)
+    if match and match.group(2) not in ("all", "default"):
+        return f"{match.group(1)}.default.{match.group(3)}"
+    return key
 
 
 def sysctl_path(key: str) -> str:

@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from typing import Any, Hashable
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action, as_dict
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
-    link_flags_up,
     list_netns,
     netns_exists,
     normalise_sysctl,
+    per_device_default,
     sysctl_path,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
 from ansible_collections.netplumb.container.plugins.module_utils._validate import check_netns_name, check_unique
-
-# Per-device sysctls are checked against the 'default' entry, which always exists.
-_PER_DEVICE = re.compile(r"^(net\.ipv[46]\.(?:conf|neigh))\.([^.]+)\.(.+)$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +41,8 @@ class Netns:
 
 class NetnsResource(NamedResource):
     kind = "netns"
+    # A namespace of the same name made by someone else (Docker, ip netns add) is not silently taken over.
+    adopts_foreign = False
 
     def merge(self, have: Netns | None, want: Netns, replace: bool) -> Netns:
         # sysctls are only ever set, never reset: the kernel has no "unset".
@@ -103,6 +101,8 @@ class NetnsEngine:
         return want
 
     def read(self, nl: Netlink, want: list[Netns], params: dict[str, Any]) -> dict[Hashable, Netns]:
+        # The kernel is the only judge of a sysctl value: try each in a scratch namespace before any change.
+        nl.trial_sysctls(sorted({(key, value) for ns in want for key, value in ns.sysctls}))
         keys = sorted({key for ns in want for key in ns.sysctl_map})
         everything = params["state"] == "overridden" or (params["state"] == "deleted" and not want)
         names = list_netns() if everything else [n.name for n in want if netns_exists(n.name)]
@@ -112,7 +112,10 @@ class NetnsEngine:
         return have
 
     def read_one(self, nl: Netlink, name: str, sysctl_keys: list[str]) -> Netns:
-        lo = nl.ipr(name).get_links(1)[0]
+        # One link dump through the reader's socket (by netnsid): no socket opened in the namespace.
+        lo = next((link for link in nl.reader.links(name) if link["index"] == 1), None)
+        if lo is None:
+            raise KernelError(f"netns {name}: has no loopback interface")
         values = []
         for key in sysctl_keys:
             value = nl.read_sysctl(name, key)
@@ -120,9 +123,9 @@ class NetnsEngine:
                 values.append((key, value))
         return Netns(
             name=name,
-            loopback_up=link_flags_up(lo),
+            loopback_up=lo["up"],
             sysctls=tuple(values),
-            owned=lo.get_attr("IFLA_IFALIAS") == OWNER_MARK,
+            owned=lo["alias"] == OWNER_MARK,
         )
 
     def apply(self, nl: Netlink, action: Action) -> None:
@@ -132,12 +135,18 @@ class NetnsEngine:
             return
         if action.op == "create":
             nl.create_netns(name)
-            nl.ipr(name).link("set", index=1, ifalias=OWNER_MARK)
-        ipr = nl.ipr(name)
-        if "loopback_up" in action.params:
-            ipr.link("set", index=1, state="up" if action.params["loopback_up"] else "down")
-        for key, value in (action.params.get("sysctls") or {}).items():
-            nl.write_sysctl(name, key, value)
+        try:
+            ipr = nl.ipr(name)
+            if action.op == "create":
+                ipr.link("set", index=1, ifalias=OWNER_MARK)
+            if "loopback_up" in action.params:
+                ipr.link("set", index=1, state="up" if action.params["loopback_up"] else "down")
+            for key, value in (action.params.get("sysctls") or {}).items():
+                nl.write_sysctl(name, key, value)
+        except Exception as exc:
+            # The namespace exists now, whatever failed after: the run has changed the host.
+            exc.started = True  # type: ignore[attr-defined]
+            raise
 
     def render(self, obj: Netns) -> dict[str, Any]:
         data = as_dict(obj)
@@ -151,18 +160,21 @@ def check_sysctl_key(key: Any, netns: str) -> str:
         raise ValidationError(
             f"netns {netns}: sysctl {key!r} is not a per-namespace sysctl (it must start with 'net.')"
         )
-    probe = key
-    match = _PER_DEVICE.match(key)
-    if match and match.group(2) not in ("all", "default"):
-        probe = f"{match.group(1)}.default.{match.group(3)}"
+    probe = per_device_default(key)
     if not os.path.exists(sysctl_path(probe)):
         raise ValidationError(f"netns {netns}: unknown sysctl {key!r} (no {sysctl_path(probe)} on this kernel)")
     return key
 
 
 def sysctl_value(value: Any, key: str, netns: str) -> str:
+    """A sysctl value as the kernel reads it: a number, or printable ASCII text (fields separated by blanks)."""
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, (int, str)) and str(value).strip():
-        return normalise_sysctl(value)
-    raise ValidationError(f"netns {netns}: sysctl {key} needs a number or string value, got {value!r}")
+    if isinstance(value, int) or (isinstance(value, str) and value.strip()):
+        text = normalise_sysctl(value)
+        if len(text) <= 256 and all(" " <= ch <= "~" for ch in text):
+            return text
+    raise ValidationError(
+        f"netns {netns}: sysctl {key}: {value!r} is not a valid value (a number, or printable ASCII text of "
+        "at most 256 characters)"
+    )

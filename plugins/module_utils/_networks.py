@@ -8,9 +8,18 @@ import ipaddress
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._validate import check_ifname
+from ansible_collections.netplumb.container.plugins.module_utils._validate import (
+    check_ifname,
+    check_network_name,
+    check_no_overlap,
+    parse_flags,
+    parse_ip,
+    parse_mtu,
+    parse_subnet,
+)
 
-DOCKER_DEFAULT = {
+# The only copy of Docker's default network: the roles' default (a null network list) means this.
+DOCKER_DEFAULT: dict[str, Any] = {
     "name": "docker0",
     "bridge": "docker0",
     "subnet": "172.17.0.0/16",
@@ -20,38 +29,47 @@ DOCKER_DEFAULT = {
     "masquerade": True,
     "internal": False,
 }
+FLAGS = {"icc": True, "masquerade": True, "internal": False}
 
 
-def normalise_networks(networks: list[dict[str, Any]], var: str = "bridge_network_networks") -> list[dict[str, Any]]:
-    """Complete each network with Docker's defaults; raise naming the variable on bad input."""
+def normalise_networks(
+    networks: list[dict[str, Any]] | None, var: str = "bridge_network_networks"
+) -> list[dict[str, Any]]:
+    """Complete each network with Docker's defaults; raise naming the variable on bad input.
+
+    ``None`` (the roles' default) is Docker's default network; ``[]`` is no network.
+    """
+    if networks is None:
+        networks = [DOCKER_DEFAULT]
+    if not isinstance(networks, list):
+        raise ValidationError(f"{var}: {networks!r} is not a list of networks")
     out: list[dict[str, Any]] = []
-    for index, raw in enumerate(networks or []):
+    for index, raw in enumerate(networks):
         where = f"{var}[{index}]"
         if not isinstance(raw, dict) or not raw.get("name"):
             raise ValidationError(f"{where}: each network needs a name")
-        net = {
-            "name": str(raw["name"]),
-            "bridge": str(raw.get("bridge") or raw["name"]),
-            "mtu": int(raw.get("mtu") or 1500),
-            "icc": bool(raw.get("icc", True)),
-            "masquerade": bool(raw.get("masquerade", True)),
-            "internal": bool(raw.get("internal", False)),
+        name = check_network_name(raw["name"], f"{where}.name")
+        net: dict[str, Any] = {
+            "name": name,
+            "bridge": check_ifname(raw.get("bridge") or name, f"{where}.bridge"),
+            "mtu": 1500 if raw.get("mtu") is None else parse_mtu(raw["mtu"], f"{where}.mtu"),
+            **parse_flags(raw, FLAGS, where),
             "ip_range": raw.get("ip_range"),
             "aux_addresses": dict(raw.get("aux_addresses") or {}),
         }
-        check_ifname(net["bridge"], f"{where}.bridge")
-        if not 68 <= net["mtu"] <= 65535:
-            raise ValidationError(f"{where}.mtu: {net['mtu']} is outside 68-65535")
         subnet = _subnet(raw.get("subnet"), f"{where}.subnet", 4)
         net["subnet"] = str(subnet)
         net["gateway"] = _gateway(raw.get("gateway"), subnet, f"{where}.gateway")
         net["gateway_cidr"] = f"{net['gateway']}/{subnet.prefixlen}"
-        pools = [{"subnet": net["subnet"], "gateway": net["gateway"]}]
+        pools: list[dict[str, Any]] = [{"subnet": net["subnet"], "gateway": net["gateway"]}]
         if net["ip_range"]:
             rng = _subnet(net["ip_range"], f"{where}.ip_range", 4)
             if not rng.subnet_of(subnet):
                 raise ValidationError(f"{where}.ip_range: {rng} is not inside the subnet {subnet}")
-            pools[0]["ip_range"] = str(rng)
+            pools[0]["ip_range"] = net["ip_range"] = str(rng)
+        for aux, value in net["aux_addresses"].items():
+            if parse_ip(value, f"{where}.aux_addresses.{aux}") not in subnet:
+                raise ValidationError(f"{where}.aux_addresses.{aux}: {value} is outside the subnet {subnet}")
         if net["aux_addresses"]:
             pools[0]["aux_addresses"] = net["aux_addresses"]
         if raw.get("subnet6"):
@@ -73,6 +91,12 @@ def normalise_networks(networks: list[dict[str, Any]], var: str = "bridge_networ
             "icc": net["icc"],
             "internal": net["internal"],
         }
+        if raw.get("outbound_address"):
+            # Docker's host_ipv4: SNAT to this host address instead of masquerading
+            outbound = parse_ip(raw["outbound_address"], f"{where}.outbound_address")
+            if outbound.version != 4:
+                raise ValidationError(f"{where}.outbound_address: {outbound} is not an IPv4 address")
+            net["nat_config"]["outbound_address"] = net["outbound_address"] = str(outbound)
         out.append(net)
     _check_distinct(out, var)
     return out
@@ -81,12 +105,7 @@ def normalise_networks(networks: list[dict[str, Any]], var: str = "bridge_networ
 def _subnet(value: Any, where: str, family: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     if not value:
         raise ValidationError(f"{where} is required")
-    try:
-        net = ipaddress.ip_network(str(value), strict=True)
-    except ValueError as exc:
-        raise ValidationError(f"{where}: {value!r} is not a subnet in CIDR form ({exc})") from None
-    if net.version != family:
-        raise ValidationError(f"{where}: {value} is not an IPv{family} subnet")
+    net = parse_subnet(value, where, family)
     if net.num_addresses < 4:
         raise ValidationError(f"{where}: {value} is too small for a gateway and containers")
     return net
@@ -95,23 +114,17 @@ def _subnet(value: Any, where: str, family: int) -> ipaddress.IPv4Network | ipad
 def _gateway(value: Any, subnet, where: str) -> str:
     if not value:
         return str(next(subnet.hosts()))
-    try:
-        address = ipaddress.ip_address(str(value))
-    except ValueError:
-        raise ValidationError(f"{where}: {value!r} is not an IP address") from None
+    address = parse_ip(value, where)
     if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
         raise ValidationError(f"{where}: {value} is not a usable address of {subnet}")
     return str(address)
 
 
 def _check_distinct(networks: list[dict[str, Any]], var: str) -> None:
-    for i, a in enumerate(networks):
-        for b in networks[i + 1 :]:
-            for field in ("name", "bridge"):
-                if a[field] == b[field]:
-                    raise ValidationError(f"{var}: two networks have the {field} {a[field]!r}")
-            for sa in a["subnets"]:
-                for sb in b["subnets"]:
-                    na, nb = ipaddress.ip_network(sa), ipaddress.ip_network(sb)
-                    if na.version == nb.version and na.overlaps(nb):
-                        raise ValidationError(f"{var}: subnets of {a['name']} ({sa}) and {b['name']} ({sb}) overlap")
+    for field in ("name", "bridge"):
+        seen: set[str] = set()
+        for net in networks:
+            if net[field] in seen:
+                raise ValidationError(f"{var}: two networks have the {field} {net[field]!r}")
+            seen.add(net[field])
+    check_no_overlap([(net["name"], subnet) for net in networks for subnet in net["subnets"]], var)

@@ -21,6 +21,8 @@ class Resource(Protocol[Obj]):
     """What a resource tells the planner about its objects."""
 
     kind: str
+    # Optional ``adopts_foreign`` (default True): False refuses to take over an existing object
+    # the collection did not create unless ``force`` (namespaces).
 
     def key(self, obj: Obj) -> Hashable: ...
 
@@ -41,6 +43,7 @@ class NamedResource:
     """The common case of a Resource: objects keyed and labelled by ``name``, owned as read (``owned``)."""
 
     kind: str
+    adopts_foreign = True
 
     def key(self, obj: Any) -> Hashable:
         return obj.name
@@ -109,6 +112,17 @@ def target_state(
     for obj in want:
         key = resource.key(obj)
         wanted.add(key)
+        current = have.get(key)
+        if (
+            current is not None
+            and not resource.owned(current)
+            and not force
+            and not getattr(resource, "adopts_foreign", True)
+        ):
+            raise ConflictError(
+                f"{resource.kind} {resource.label(key)} exists but was not created by netplumb.container; "
+                "refusing to adopt it (set force: true to manage it anyway)"
+            )
         after[key] = resource.merge(have.get(key), obj, replace=state in ("replaced", "overridden"))
     if state == "overridden":
         for key, obj in have.items():

@@ -11,9 +11,14 @@ import signal
 import subprocess
 from typing import Any
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import netns_exists, netns_path
-from ansible_collections.netplumb.container.plugins.module_utils._validate import check_netns_name
+from ansible_collections.netplumb.container.plugins.module_utils._validate import (
+    check_netns_name,
+    parse_int,
+    parse_ip,
+    parse_port,
+)
 
 REPLY = "netplumb-probe"
 
@@ -23,14 +28,25 @@ def _in_netns(netns: str | None, argv: list[str]) -> list[str]:
 
 
 def validate(checks: list[dict[str, Any]], listeners: list[dict[str, Any]]) -> None:
-    for item in [*checks, *listeners]:
-        if item.get("netns"):
-            check_netns_name(item["netns"])
-            if not netns_exists(item["netns"]):
-                raise ValidationError(f"probe: netns {item['netns']} does not exist")
-    for check in checks:
-        if check["kind"] == "tcp" and not check.get("port"):
-            raise ValidationError(f"probe {check.get('label') or check['target']}: a tcp check needs a port")
+    """Every check and listener, before anything runs: targets are IP addresses (never looked up in DNS)."""
+    for i, item in enumerate(checks):
+        where = f"probe checks[{i}]"
+        item["target"] = str(parse_ip(item.get("target"), f"{where} target"))
+        if item.get("port") is not None:
+            item["port"] = parse_port(item["port"], f"{where} port")
+        elif item.get("kind") == "tcp":
+            raise ValidationError(f"{where} ({item.get('label') or item['target']}): a tcp check needs a port")
+    for i, item in enumerate(listeners):
+        where = f"probe listen[{i}]"
+        item["port"] = parse_port(item.get("port"), f"{where} port")
+        seconds = item.get("seconds")
+        item["seconds"] = parse_int(60 if seconds is None else seconds, f"{where} seconds", 1, 86400)
+    for kind, items in (("checks", checks), ("listen", listeners)):
+        for i, item in enumerate(items):
+            if item.get("netns") is not None:
+                netns = check_netns_name(item["netns"], f"probe {kind}[{i}] netns")
+                if not netns_exists(netns):
+                    raise ValidationError(f"probe {kind}[{i}] netns: {netns} does not exist")
     if listeners and not shutil.which("socat"):
         raise ValidationError("probe: listeners need socat on the host")
 
@@ -40,7 +56,7 @@ def start_listeners(listeners: list[dict[str, Any]]) -> None:
     for item in listeners:
         argv = [
             "timeout",
-            str(item.get("seconds") or 60),
+            str(item["seconds"]),
             "socat",
             f"TCP-LISTEN:{item['port']},reuseaddr,fork",
             f"SYSTEM:echo {REPLY}",
@@ -113,3 +129,24 @@ def _attempts(check: dict[str, Any], probe) -> bool:
 def run_all(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
         return list(pool.map(run_check, checks))
+
+
+def run_probe(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """The module's work. Check mode starts and stops nothing; its checks run (they only send probes)
+    unless this call also starts listeners, which they would depend on."""
+    checks, listeners = params["checks"], params["listen"]
+    validate(checks, listeners)
+    if check_mode:
+        results = [] if listeners else run_all(checks)
+        stopped = 0
+    else:
+        stopped = stop_listeners() if params["stop_listeners"] else 0
+        start_listeners(listeners)
+        results = run_all(checks)
+    failed = sum(not r["passed"] for r in results)
+    result = {"changed": False, "results": results, "failed_checks": failed, "stopped_listeners": stopped}
+    if failed and params["fail_on_unexpected"]:
+        error = NetplumbError(f"{failed} of {len(results)} checks had an unexpected outcome")
+        error.result = result
+        raise error
+    return result

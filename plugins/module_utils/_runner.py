@@ -13,8 +13,17 @@ from typing import Any, Hashable, Protocol
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import (
+    KernelError,
+    NetplumbError,
+    UnexpectedError,
+)
 from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
+from ansible_collections.netplumb.container.plugins.module_utils._hostlock import (
+    DEFAULT_LOCK_TIMEOUT,
+    HOST_LOCK_SPEC,
+    host_lock,
+)
 from ansible_collections.netplumb.container.plugins.module_utils._model import STATES, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
@@ -35,7 +44,9 @@ PREFIX_SCOPE_OPTIONS = {"prefix": {"type": "str", "required": True}}
 def resource_argument_spec(
     config_options: dict[str, Any], scope_options: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """config/state/scope/force, shared by the resource modules (doc fragment: netplumb.container.resource).
+    """config/state/scope/force/lock_timeout, shared by the resource modules.
+
+    Doc fragments: netplumb.container.resource and netplumb.container.host_lock.
 
     ``scope`` is ``{prefix}`` unless a resource whose objects have no name to
     match passes its own ``scope_options`` (routes: ``{netns, table}``); its
@@ -46,6 +57,7 @@ def resource_argument_spec(
         "state": {"type": "str", "choices": list(STATES), "default": "merged"},
         "scope": {"type": "dict", "options": scope_options or PREFIX_SCOPE_OPTIONS},
         "force": {"type": "bool", "default": False},
+        **HOST_LOCK_SPEC,
     }
 
 
@@ -75,13 +87,22 @@ def scope_from(params: dict[str, Any]) -> Scope | None:
 
 
 def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netlink) -> dict[str, Any]:
-    """The cycle without Ansible: returns the result dict, raises NetplumbError."""
+    """The cycle without Ansible: returns the result dict, raises NetplumbError.
+
+    The engine sees the module's parameters plus the cycle's ``check_mode`` and a ``warnings`` list
+    to append to, so that it keeps nothing of the cycle in its own attributes.
+    """
+    params = {**params, "check_mode": check_mode, "warnings": []}
     if hasattr(engine, "check_mode"):
-        # Engines that depend on objects an earlier task makes simulate them in check mode.
-        engine.check_mode = check_mode
-    want = engine.validate(params)
-    have = engine.read(nl, want, params)
+        engine.check_mode = check_mode  # engines that still read it as an attribute (nat, route)
     resource = engine.resource
+    want = engine.validate(params)
+    try:
+        have = engine.read(nl, want, params)
+    except NetplumbError:
+        raise
+    except (OSError, NetlinkError) as exc:
+        raise KernelError(f"{resource.kind}: reading the current state failed: {netlink_error_text(exc)}") from None
     scope = (getattr(engine, "scope_from", None) or scope_from)(params)
     after = target_state(resource, have, want, params["state"], scope, params.get("force", False))
     actions = plan(resource, have, after)
@@ -104,32 +125,37 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         "after": [engine.render(after[k]) for k in shown if k in after],
         "diff": diff_view(resource, have, after, engine.render),
     }
-    if getattr(engine, "warnings", None):
-        result["warnings"] = list(engine.warnings)
+    warnings = params["warnings"] + list(getattr(engine, "warnings", None) or [])
+    if warnings:
+        result["warnings"] = warnings
     return result
 
 
 def apply_all(engine: Engine, nl: Netlink, actions: list[Action]) -> None:
+    """Apply in order; an error carries the actions done, with the failing one if it had started (``started``)."""
     done: list[Action] = []
     for action in actions:
         try:
             engine.apply(nl, action)
         except NetplumbError as exc:
-            exc.done = done
+            exc.done = done + ([action] if getattr(exc, "started", False) else [])
             raise
         except (OSError, NetlinkError) as exc:  # pyroute2 0.9's NetlinkError is not an OSError
             where = f" in netns {action.netns}" if action.netns else ""
             raise KernelError(
-                f"{action.kind} {action.name}{where}: {action.op} failed: {netlink_error_text(exc)}", done
+                f"{action.kind} {action.name}{where}: {action.op} failed: {netlink_error_text(exc)}",
+                done + ([action] if getattr(exc, "started", False) else []),
             ) from None
+        except Exception as exc:
+            raise UnexpectedError(f"{action.kind} {action.name}: {action.op}", exc, done) from exc
         done.append(action)
 
 
 def run_module(module: AnsibleModule, engine: Engine) -> None:
-    """Run the cycle for an AnsibleModule and exit with its result."""
+    """Run the cycle for an AnsibleModule, holding the host lock, and exit with its result."""
 
     def cycle() -> dict[str, Any]:
-        with Netlink() as nl:
+        with host_lock(module.params.get("lock_timeout", DEFAULT_LOCK_TIMEOUT)), Netlink() as nl:
             return converge(engine, module.params, module.check_mode, nl)
 
     exit_with(module, cycle)

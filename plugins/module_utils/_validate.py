@@ -92,10 +92,13 @@ def parse_ip(value: Any, what: str = "address") -> ipaddress.IPv4Address | ipadd
         ) from None
 
 
-def parse_subnet(value: Any, what: str, version: int | None = None) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """A subnet in CIDR form with no host bits set (172.17.0.0/16), of the given IP version if one is given."""
+def parse_subnet(
+    value: Any, what: str, version: int | None = None, strict: bool = True
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A subnet in CIDR form with no host bits set (172.17.0.0/16), of the given IP version if one is given.
+    ``strict=False`` accepts host bits and clears them (172.17.0.1/16 -> 172.17.0.0/16)."""
     try:
-        net = ipaddress.ip_network(str(value).strip(), strict=True)
+        net = ipaddress.ip_network(str(value).strip(), strict=strict)
     except ValueError as exc:
         raise ValidationError(f"{what}: {value!r} is not a subnet in CIDR form ({exc})") from None
     if version is not None and net.version != version:
@@ -121,6 +124,25 @@ def parse_mtu(value: Any, what: str) -> int:
     return parse_int(value, what, 68, 65535)
 
 
+VNI_MAX = 2**24 - 1
+
+
+def parse_vni(value: Any, what: str) -> int:
+    """A VXLAN network identifier: 24 bits, 0 excluded (1-16777215)."""
+    return parse_int(value, what, 1, VNI_MAX)
+
+
+def parse_mac(value: Any, what: str) -> str:
+    """A unicast Ethernet address, lower case with colons (dashes accepted): 02:42:ac:11:00:02."""
+    text = str(value).strip().lower().replace("-", ":") if isinstance(value, str) else ""
+    parts = text.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
+        raise ValidationError(f"{what} {value!r} is not a MAC address like 02:42:ac:11:00:02")
+    if int(parts[0], 16) & 1:
+        raise ValidationError(f"{what} {value!r} is a multicast MAC address; an interface needs a unicast one")
+    return text
+
+
 def check_unique(items: list[Any], key, what: str) -> None:
     seen: set = set()
     for item in items:
@@ -128,3 +150,52 @@ def check_unique(items: list[Any], key, what: str) -> None:
         if k in seen:
             raise ValidationError(f"{what} {k} is listed more than once in config")
         seen.add(k)
+
+
+def check_no_overlap(subnets: list[tuple[str, Any]], what: str) -> None:
+    """(owner, subnet) pairs: subnets of one family and different owners must not overlap."""
+    nets = sorted(
+        ((ipaddress.ip_network(str(net)), owner) for owner, net in subnets),
+        key=lambda pair: (pair[0].version, pair[0].network_address, pair[0].prefixlen),
+    )
+    widest: dict[int, tuple[Any, str]] = {}
+    # Sorted by start: a subnet overlaps an earlier one exactly when it starts inside the widest-reaching one.
+    for net, owner in nets:
+        prev = widest.get(net.version)
+        if prev is not None and net.network_address <= prev[0].broadcast_address and owner != prev[1]:
+            raise ValidationError(f"{what}: subnets of {prev[1]} ({prev[0]}) and {owner} ({net}) overlap")
+        if prev is None or net.broadcast_address > prev[0].broadcast_address:
+            widest[net.version] = (net, owner)
+
+
+def parse_flags(values: dict[str, Any], defaults: dict[str, bool], where: str) -> dict[str, bool]:
+    """Several booleans of one entry, read with parse_bool; a missing or null key takes its default."""
+    out = {}
+    for key, default in defaults.items():
+        value = values.get(key)
+        out[key] = default if value is None else parse_bool(value, f"{where}.{key}")
+    return out
+
+
+def check_definition_name(name: Any, what: str = "definition") -> str:
+    """A definition (what one playbook's variables make) names a file on the host: the network-name rule."""
+    return check_network_name(name, what)
+
+
+def check_abs_path(value: Any, what: str) -> str:
+    """A path on the managed host that must not depend on the module's working directory."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValidationError(f"{what}: {value!r} is not an absolute path")
+    return value
+
+
+def parse_sysctl(key: Any, value: Any, what: str) -> tuple[str, str]:
+    """A per-namespace sysctl as text: a net.* key without path tricks, a printable ASCII value."""
+    if not isinstance(key, str) or not key.startswith("net.") or "/" in key or ".." in key or not key.isascii():
+        raise ValidationError(f"{what}: sysctl {key!r} is not a per-namespace sysctl (it must start with 'net.')")
+    if isinstance(value, bool):
+        value = int(value)
+    text = str(value) if isinstance(value, (str, int)) else None
+    if text is None or not text.strip() or not text.isascii() or not text.isprintable():
+        raise ValidationError(f"{what}: sysctl {key} value {value!r} is not printable ASCII text or a number")
+    return key, text.strip()

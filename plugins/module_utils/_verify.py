@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._endpoints import parse_containers
-from ansible_collections.netplumb.container.plugins.module_utils._networks import DOCKER_DEFAULT, normalise_networks
+from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
 
 
 def host_checks(
@@ -73,9 +73,7 @@ def outside_checks(hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         address = host.get("netplumb_lab_underlay_address") or host.get("ansible_host")
         if not address or not host.get("verify_paths"):
             continue
-        networks = normalise_networks(
-            host.get("endpoints_networks") or host.get("bridge_network_networks") or [DOCKER_DEFAULT]
-        )
+        networks = normalise_networks(host.get("endpoints_networks", host.get("bridge_network_networks")))
         for pub in published_ports(host.get("endpoints_containers") or [], networks):
             checks.append(
                 {

@@ -37,8 +37,8 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     cidr_sort_key,
     del_address,
     delete_link,
-    probe_names,
-    read_namespace,
+    netns_owned,
+    read_view,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
@@ -53,12 +53,12 @@ from ansible_collections.netplumb.container.plugins.module_utils._route import (
     MAIN_TABLE,
     change_route,
     family_of,
-    msg_dst,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (
     check_ifname,
     check_netns_name,
     check_unique,
+    parse_bool,
 )
 
 RTPROT_KERNEL = 2
@@ -82,20 +82,15 @@ class Veth:
     peer_up: bool | None = True
     up: bool = True  # the host end; always brought up
     owned: bool = True
+    force: bool = dataclasses.field(default=False, compare=False)  # the run's force: recreate a foreign pair
 
     @property
     def peer_at(self) -> tuple[str | None, str | None]:
         return (self.peer_netns, self.peer_name)
 
 
-_PEER_FIELDS = ("peer_mac", "peer_mtu", "addresses", "gateway", "routes", "peer_up")
-
-
 class VethResource(NamedResource):
     kind = "veth"
-
-    def __init__(self) -> None:
-        self.force = False
 
     def merge(self, have: Veth | None, want: Veth, replace: bool) -> Veth:
         # A peer that lands somewhere else starts from nothing: the kernel drops what it had.
@@ -118,63 +113,56 @@ class VethResource(NamedResource):
             routes=_merge_list(peer_have, want, "routes", replace, _union_routes),
             peer_up=want.peer_up,
             owned=have.owned if have else True,
+            force=want.force,
         )
 
     def create(self, obj: Veth) -> list[Action]:
-        params: dict[str, Any] = {}
-        for field in ("bridge", "host_mtu", "hairpin"):
-            if getattr(obj, field) is not None:
-                params[field] = getattr(obj, field)
-        peer: dict[str, Any] = {"name": obj.peer_name, "netns": obj.peer_netns, "up": obj.peer_up}
-        for field, key in (("peer_mac", "mac"), ("peer_mtu", "mtu")):
-            if getattr(obj, field) is not None:
-                peer[key] = getattr(obj, field)
-        if obj.addresses:
-            peer["addresses"] = list(obj.addresses)
-        if obj.gateway:
-            peer["gateway"] = list(obj.gateway)
-        if obj.routes:
-            peer["routes"] = [list(r) for r in obj.routes]
-        params["peer"] = peer
-        return [Action("create", self.kind, obj.name, params=params, phase=1)]
+        return [Action("create", self.kind, obj.name, params=changes(None, obj), phase=1, after=obj)]
 
     def update(self, have: Veth, want: Veth) -> list[Action]:
         if have.peer_netns != want.peer_netns:
-            if not have.owned and not self.force:
+            if not have.owned and not want.force:
                 raise ConflictError(
                     f"veth {have.name}: its peer is in netns {have.peer_netns or '(the host)'}, not "
                     f"{want.peer_netns}; that means recreating the pair, but it was not created by "
                     "netplumb.container (set force: true to recreate it anyway)"
                 )
             return self.delete(have) + self.create(want)
-        params: dict[str, Any] = {}
-        if have.peer_name != want.peer_name:
-            params["rename_peer"] = [have.peer_name, want.peer_name]
-        if have.bridge != want.bridge:
-            params["bridge"] = want.bridge
-        for field in ("host_mtu", "hairpin", "peer_mac", "peer_mtu", "peer_up"):
-            value = getattr(want, field)
-            if value is not None and value != getattr(have, field):
-                params[field] = value
-        if not have.up:
-            params["up"] = True
-        _set_diff(params, "addresses", have.addresses, want.addresses, cidr_sort_key)
-        _set_diff(params, "gateway", have.gateway, want.gateway, lambda g: ipaddress.ip_address(g).version)
-        _set_diff(params, "routes", have.routes, want.routes, lambda r: r)
+        params = changes(have, want)
         if not params:
             return []
-        params["peer"] = {"name": want.peer_name, "netns": want.peer_netns}
-        if "del_addresses" in params:
-            # Removing a primary IPv4 address also removes its secondaries and the routes through it:
-            # the whole target set of addresses, the gateway and the routes are asserted again.
-            for field in ("addresses", "gateway", "routes"):
-                if getattr(want, field):
-                    params["peer"][field] = [list(x) if isinstance(x, tuple) else x for x in getattr(want, field)]
-        return [Action("update", self.kind, want.name, params=params, phase=1)]
+        return [Action("update", self.kind, want.name, params=params, phase=1, before=have, after=want)]
 
     def delete(self, obj: Veth) -> list[Action]:
         # Deleting one end deletes the pair.
-        return [Action("delete", self.kind, obj.name, phase=0)]
+        return [Action("delete", self.kind, obj.name, phase=0, before=obj)]
+
+
+_SCALARS = ("peer_name", "peer_netns", "bridge", "host_mtu", "hairpin", "peer_mac", "peer_mtu", "peer_up", "up")
+_LISTS = {
+    "addresses": cidr_sort_key,
+    "gateway": lambda g: (ipaddress.ip_address(g).version, g),
+    "routes": lambda r: r,
+}
+
+
+def changes(have: Veth | None, want: Veth) -> dict[str, Any]:
+    """What an action sets, in one vocabulary for create (from nothing) and update: each scalar field that
+    changes (its new value), and for each list what is added and removed (``add_addresses``, ``del_routes``)."""
+    params: dict[str, Any] = {}
+    for field in _SCALARS:
+        new = getattr(want, field)
+        old = getattr(have, field) if have is not None else None
+        # None in the target means "not managed", except for the bridge (None there is "no bridge").
+        if new != old and (new is not None or (field == "bridge" and have is not None)):
+            params[field] = new
+    for field, key in _LISTS.items():
+        old = set(getattr(have, field) or ()) if have is not None else set()
+        new = set(getattr(want, field) or ())
+        for prefix, items in (("add", new - old), ("del", old - new)):
+            if items:
+                params[f"{prefix}_{field}"] = [list(x) if isinstance(x, tuple) else x for x in sorted(items, key=key)]
+    return params
 
 
 def _pick(wanted, current):
@@ -211,39 +199,31 @@ def _union_routes(current, wanted):
     return tuple(sorted(merged.items()))
 
 
-def _set_diff(params: dict[str, Any], field: str, old, new, sort_key) -> None:
-    old_set, new_set = set(old or ()), set(new or ())
-    for prefix, items in (("add", new_set - old_set), ("del", old_set - new_set)):
-        if items:
-            params[f"{prefix}_{field}"] = [list(x) if isinstance(x, tuple) else x for x in sorted(items, key=sort_key)]
-
-
 class VethEngine:
-    def __init__(self) -> None:
-        self.resource = VethResource()
-        self.check_mode = False  # set by converge(); check mode simulates missing dependencies
-        self.warnings: list[str] = []
-        self._host: NamespaceView | None = None
+    """validate -> read -> apply for veth pairs. Keeps nothing between the phases: the cycle's check mode
+    and warnings travel in ``params`` (set by converge), and each action carries its typed before/after."""
+
+    resource = VethResource()
 
     # ---- validate -------------------------------------------------------
     def validate(self, params: dict[str, Any]) -> list[Veth]:
         config = params.get("config") or []
-        self.resource.force = bool(params.get("force"))
+        force = parse_bool(params.get("force"), "force", default=False)
         if params["state"] in ("merged", "replaced") and not config:
             raise ValidationError(f"state={params['state']} needs a non-empty config")
-        want = [self._validate_one(entry, params["state"]) for entry in config]
+        want = [self._validate_one(entry, params["state"], force) for entry in config]
         check_unique(want, lambda v: v.name, "veth")
         if params["state"] != "deleted":
             check_unique(want, lambda v: f"peer {v.peer_name} in netns {v.peer_netns}", "veth")
         return want
 
-    def _validate_one(self, entry: dict[str, Any], state: str) -> Veth:
+    def _validate_one(self, entry: dict[str, Any], state: str, force: bool) -> Veth:
         name = check_ifname(entry.get("name"), "veth name")
         where = f"veth {name}:"
         peer = entry.get("peer") or {}
         if state == "deleted":
             # Deleting needs only the host-side name; deleting either end deletes the pair.
-            return Veth(name=name, peer_name=None, peer_netns=None)
+            return Veth(name=name, peer_name=None, peer_netns=None, force=force)
         if not isinstance(peer, dict) or not peer.get("name") or not peer.get("netns"):
             raise ValidationError(f"{where} peer needs a name (e.g. eth0) and a netns")
         peer_name = check_ifname(peer["name"], f"{where} peer name")
@@ -257,7 +237,8 @@ class VethEngine:
         addresses = check_addresses(peer.get("addresses"), f"{where} peer addresses")
         gateway = _check_gateway(peer.get("gateway"), addresses, where)
         routes = _check_routes(peer.get("routes"), where)
-        if peer.get("up") is False and (gateway or routes):
+        peer_up = parse_bool(peer.get("up"), f"{where} peer up", default=True)
+        if not peer_up and (gateway or routes):
             raise ValidationError(f"{where} the kernel routes only through an interface that is up; peer up is false")
         return Veth(
             name=name,
@@ -265,20 +246,23 @@ class VethEngine:
             peer_netns=netns,
             bridge=bridge,
             host_mtu=check_mtu(entry.get("host_mtu"), f"{where} host_mtu"),
-            hairpin=None if hairpin is None else bool(hairpin),
+            hairpin=None if hairpin is None else parse_bool(hairpin, f"{where} hairpin"),
             peer_mac=check_mac(peer.get("mac"), f"{where} peer mac"),
             peer_mtu=check_mtu(peer.get("mtu"), f"{where} peer mtu"),
             addresses=addresses,
             gateway=gateway,
             routes=routes,
-            peer_up=True if peer.get("up") is None else bool(peer["up"]),
+            peer_up=peer_up,
+            force=force,
         )
 
     # ---- read -----------------------------------------------------------
     def read(self, nl: Netlink, want: list[Veth], params: dict[str, Any]) -> dict[Hashable, Veth]:
-        self.warnings = []
-        host = read_namespace(nl.ipr(None))
-        self._host = host
+        check_mode = bool(params.get("check_mode"))
+        warnings = params.setdefault("warnings", [])
+        force = parse_bool(params.get("force"), "force", default=False)
+        reader = nl.reader
+        host = read_view(reader, None, addresses=False)
         everything = params["state"] == "overridden" or (params["state"] == "deleted" and not want)
         listed = {v.name for v in want}
         for obj in want:
@@ -288,225 +272,55 @@ class VethEngine:
                     f"veth {obj.name}: an interface of that name already exists and is not a veth "
                     f"(kind {link.kind or 'unknown'}); nothing was changed"
                 )
-            self._check_bridge(host, obj)
-        # The peer namespaces that matter, read once each; missing ones are errors (or, in check mode, notes).
+            _check_bridge(host, obj, check_mode, warnings)
+        # Each peer namespace is read once, from the one socket (links always: the peer's name must be free
+        # and lo says who made the namespace; addresses and routes where a listed veth already exists).
         wanted_ns = sorted({v.peer_netns for v in want if v.peer_netns})
         views: dict[str, NamespaceView] = {}
         routes: dict[str, list] = {}
-        # Namespaces where a listed veth already has its host end are read in full (to compare); in the
-        # others only the peer names are looked up (one GET each), which is what a first run needs.
         existing = {v.peer_netns for v in want if v.name in host.by_name}
         for ns in wanted_ns:
+            users = ", ".join(sorted(v.name for v in want if v.peer_netns == ns))
             if not netns_exists(ns):
-                users = ", ".join(sorted(v.name for v in want if v.peer_netns == ns))
-                if not self.check_mode:
+                if not check_mode:
                     raise ValidationError(
                         f"veth {users}: peer netns {ns} does not exist; create it first "
                         "(netplumb.container.netns); this module does not create namespaces"
                     )
-                self.warnings.append(
+                warnings.append(
                     f"netns {ns} does not exist; check mode assumes an earlier task creates it (veth {users})"
                 )
                 continue
-            ipr = nl.ipr(ns)
-            if ns in existing or everything:
-                views[ns] = read_namespace(ipr)
-                routes[ns] = ipr.get_routes(table=MAIN_TABLE)
-            else:
-                views[ns] = probe_names(ipr, [v.peer_name for v in want if v.peer_netns == ns])
+            full = ns in existing or everything
+            views[ns] = read_view(reader, ns, addresses=full)
+            if not force and not netns_owned(views[ns]):
+                raise ConflictError(
+                    f"veth {users}: netns {ns} was not created by netplumb.container; refusing to put a peer "
+                    "into it (set force: true to use it anyway); nothing was changed"
+                )
+            if full:
+                routes[ns] = reader.routes(ns)
         selected = [x for x in host.by_name.values() if x.kind == "veth" and (everything or x.name in listed)]
-        nsids = self._nsids(nl, wanted_ns, {x.peer_nsid for x in selected if x.peer_nsid is not None})
+        nsids = _nsids(nl, wanted_ns, {x.peer_nsid for x in selected if x.peer_nsid is not None})
         have: dict[Hashable, Veth] = {}
         for link in selected:
-            have[link.name] = self._read_one(link, nsids, views, routes)
-        self._check_peer_names(want, have, views)
+            have[link.name] = _read_one(host, link, nsids, views, routes)
+        _check_peer_names(want, have, views)
         return have
-
-    def _check_bridge(self, host: NamespaceView, obj: Veth) -> None:
-        if not obj.bridge:
-            return
-        bridge = host.by_name.get(obj.bridge)
-        if bridge is None:
-            if not self.check_mode:
-                raise ValidationError(
-                    f"veth {obj.name}: bridge {obj.bridge} does not exist; create it first (netplumb.container.bridge)"
-                )
-            self.warnings.append(
-                f"bridge {obj.bridge} does not exist; check mode assumes an earlier task creates it (veth {obj.name})"
-            )
-        elif bridge.kind != "bridge":
-            raise ConflictError(f"veth {obj.name}: {obj.bridge} is not a bridge (kind {bridge.kind or 'unknown'})")
-
-    def _nsids(self, nl: Netlink, first: list[str], needed: set[int]) -> dict[int, str]:
-        """nsid (as the host namespace numbers them) -> name: the wanted namespaces first, then the others."""
-        ipr = nl.ipr(None)
-        found: dict[int, str] = {}
-        for names in (first, None):
-            for ns in names if names is not None else list_netns():
-                if not needed - set(found):
-                    return found
-                if ns in found.values() or not netns_exists(ns):
-                    continue
-                fd = os.open(netns_path(ns), os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    nsid = (ipr.get_netnsid(fd=fd) or {}).get("nsid")
-                finally:
-                    os.close(fd)
-                if nsid is not None and nsid >= 0:
-                    found[nsid] = ns
-        return found
-
-    def _read_one(self, link, nsids, views, routes) -> Veth:
-        bridge = self._host.by_index.get(link.master) if link.master else None
-        hairpin = None
-        if bridge is not None and bridge.kind == "bridge":
-            hairpin = bool(link.slave.get("IFLA_BRPORT_MODE"))
-        if link.peer_nsid is None:
-            netns = None  # both ends in the host namespace
-            peer = self._host.by_index.get(link.peer_index)
-        else:
-            netns = nsids.get(link.peer_nsid, f"nsid {link.peer_nsid}")
-            view = views.get(netns)
-            peer = view.by_index.get(link.peer_index) if view else None
-        base = dict(
-            name=link.name,
-            bridge=bridge.name if bridge else None,
-            host_mtu=link.mtu,
-            hairpin=hairpin,
-            up=link.up,
-            owned=link.alias == OWNER_MARK,
-        )
-        if peer is None or netns is None:
-            return Veth(peer_name=peer.name if peer else None, peer_netns=netns, peer_up=None, **base)
-        gateway, extra = _peer_routes(routes.get(netns, []), peer.index)
-        return Veth(
-            peer_name=peer.name,
-            peer_netns=netns,
-            peer_mac=peer.mac,
-            peer_mtu=peer.mtu,
-            addresses=tuple(peer.addresses),
-            gateway=gateway,
-            routes=extra,
-            peer_up=peer.up,
-            **base,
-        )
-
-    def _check_peer_names(self, want: list[Veth], have: dict, views: dict[str, NamespaceView]) -> None:
-        """The peer's final name must be free in its namespace (or already be this veth's peer)."""
-        listed = {v.name for v in want}
-        ours = {(h.peer_netns, h.peer_name) for k, h in have.items() if k in listed}
-        for obj in want:
-            view = views.get(obj.peer_netns)
-            if view is None or obj.peer_name not in view.by_name:
-                continue
-            if (obj.peer_netns, obj.peer_name) in ours:
-                continue
-            raise ConflictError(
-                f"veth {obj.name}: netns {obj.peer_netns} already has an interface {obj.peer_name} "
-                "that is not the peer of a listed veth; nothing was changed"
-            )
 
     # ---- apply ----------------------------------------------------------
     def apply(self, nl: Netlink, action: Action) -> None:
+        """One path for every op: from ``action.before`` to ``action.after`` (either may be None)."""
+        before, after = action.before, action.after
         ipr = nl.ipr(None)
-        p = action.params
-        if action.op == "delete":
+        if after is None:
             delete_link(ipr, action.name)
             return
-        peer = p["peer"]
-        pipr = nl.ipr(peer["netns"])
-        pname = peer["name"]
-        link: dict[str, Any] = {}
-        if action.op == "create":
-            self._create(ipr, action.name, p)
-            link["ifalias"] = OWNER_MARK  # mac and mtu were set when the peer was born
-            up = peer["up"]
+        if before is None:
+            _create_pair(nl, after)
         else:
-            self._update_host(ipr, action.name, p)
-            if p.get("peer_mac"):
-                link["address"] = p["peer_mac"]
-            if p.get("peer_mtu"):
-                link["mtu"] = p["peer_mtu"]
-            up = p.get("peer_up")
-            if "rename_peer" in p:
-                # A rename needs the link down; addresses and routes survive it.
-                old = p["rename_peer"][0]
-                pipr.link("set", ifname=old, state="down")
-                pipr.link("set", index=_index(pipr, old, action.name, peer["netns"]), ifname=pname)
-                up = True if up is None else up
-        if up is not None:
-            link["state"] = "up" if up else "down"
-        if link:
-            pipr.link("set", ifname=pname, **link)
-        adds = list(dict.fromkeys(peer.get("addresses", []) + p.get("add_addresses", [])))
-        gateways = peer.get("gateway", []) + p.get("add_gateway", [])
-        routes = peer.get("routes", []) + p.get("add_routes", [])
-        if not (adds or gateways or routes or p.get("del_addresses")):
-            for dst, via in p.get("del_routes", []):
-                _route(pipr, "del", dst, via, None)
-            for gw in p.get("del_gateway", []):
-                _route(pipr, "del", DEFAULT_DST[family_of(gw)], gw, None)
-            return
-        index = _index(pipr, pname, action.name, peer["netns"])
-        for cidr in p.get("del_addresses", []):
-            del_address(pipr, index, cidr)
-        for cidr in adds:
-            add_address(pipr, index, cidr, nodad=True)
-        for dst, via in p.get("del_routes", []):
-            _route(pipr, "del", dst, via, index)
-        for gw in p.get("del_gateway", []):
-            _route(pipr, "del", DEFAULT_DST[family_of(gw)], gw, index)
-        # Through the peer explicitly: an IPv6 link-local gateway needs the device, and any route must leave here.
-        for gw in gateways:
-            _route(pipr, "replace", DEFAULT_DST[family_of(gw)], gw, index)
-        for dst, via in routes:
-            _route(pipr, "replace", dst, via, index)
-
-    def _create(self, ipr, name: str, p: dict[str, Any]) -> None:
-        peer = p["peer"]
-        peer_link: dict[str, Any] = {"ifname": peer["name"]}
-        if peer.get("mac"):
-            peer_link["address"] = peer["mac"]
-        if peer.get("mtu"):
-            peer_link["mtu"] = peer["mtu"]
-        host: dict[str, Any] = {"state": "up"}
-        if p.get("host_mtu"):
-            host["mtu"] = p["host_mtu"]
-        if p.get("bridge"):
-            host["master"] = self._bridge_index(ipr, p["bridge"])
-        fd = os.open(netns_path(peer["netns"]), os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            # The peer is born inside its namespace with its final name: no move, no rename.
-            peer_link["net_ns_fd"] = fd
-            ipr.link("add", ifname=name, kind="veth", peer=peer_link, **host)
-        finally:
-            os.close(fd)
-        # The kernel ignores IFLA_IFALIAS on creation.
-        ipr.link("set", ifname=name, ifalias=OWNER_MARK)
-        if p.get("hairpin"):
-            ipr.link("set", ifname=name, kind="bridge_slave", mode=1)
-
-    def _update_host(self, ipr, name: str, p: dict[str, Any]) -> None:
-        link: dict[str, Any] = {}
-        if "bridge" in p:
-            link["master"] = self._bridge_index(ipr, p["bridge"]) if p["bridge"] else 0
-        if p.get("host_mtu"):
-            link["mtu"] = p["host_mtu"]
-        if p.get("up"):
-            link["state"] = "up"
-        if link:
-            ipr.link("set", ifname=name, **link)
-        if "hairpin" in p:
-            ipr.link("set", ifname=name, kind="bridge_slave", mode=1 if p["hairpin"] else 0)
-
-    def _bridge_index(self, ipr, bridge: str) -> int:
-        link = self._host.by_name.get(bridge) if self._host else None
-        if link is not None:
-            return link.index
-        found = ipr.link_lookup(ifname=bridge)
-        if not found:
-            raise KernelError(f"bridge {bridge}: does not exist")
-        return found[0]
+            _set_host_end(nl, before, after)
+        _set_peer(nl, before, after)
 
     def render(self, obj: Veth) -> dict[str, Any]:
         return {
@@ -528,11 +342,180 @@ class VethEngine:
         }
 
 
-def _index(ipr, name: str, veth: str, netns: str) -> int:
-    found = ipr.link_lookup(ifname=name)
-    if not found:
-        raise KernelError(f"veth {veth}: peer {name} not found in netns {netns}")
-    return found[0]
+def _check_bridge(host: NamespaceView, obj: Veth, check_mode: bool, warnings: list[str]) -> None:
+    if not obj.bridge:
+        return
+    bridge = host.by_name.get(obj.bridge)
+    if bridge is None:
+        if not check_mode:
+            raise ValidationError(
+                f"veth {obj.name}: bridge {obj.bridge} does not exist; create it first (netplumb.container.bridge)"
+            )
+        warnings.append(
+            f"bridge {obj.bridge} does not exist; check mode assumes an earlier task creates it (veth {obj.name})"
+        )
+    elif bridge.kind != "bridge":
+        raise ConflictError(f"veth {obj.name}: {obj.bridge} is not a bridge (kind {bridge.kind or 'unknown'})")
+
+
+def _nsids(nl: Netlink, first: list[str], needed: set[int]) -> dict[int, str]:
+    """nsid (as the host namespace numbers them) -> name: the wanted namespaces first, then the others."""
+    found: dict[int, str] = {}
+    for names in (first, None):
+        todo = [ns for ns in (names if names is not None else list_netns()) if ns not in found.values()]
+        if not needed - set(found):
+            break
+        found.update(nl.reader.nsid_names(todo))
+    return found
+
+
+def _read_one(host: NamespaceView, link, nsids, views, routes) -> Veth:
+    bridge = host.by_index.get(link.master) if link.master else None
+    hairpin = None
+    if bridge is not None and bridge.kind == "bridge":
+        hairpin = bool(link.slave.get("IFLA_BRPORT_MODE"))
+    if link.peer_nsid is None:
+        netns = None  # both ends in the host namespace
+        peer = host.by_index.get(link.peer_index)
+    else:
+        netns = nsids.get(link.peer_nsid, f"nsid {link.peer_nsid}")
+        view = views.get(netns)
+        peer = view.by_index.get(link.peer_index) if view else None
+    base = dict(
+        name=link.name,
+        bridge=bridge.name if bridge else None,
+        host_mtu=link.mtu,
+        hairpin=hairpin,
+        up=link.up,
+        owned=link.alias == OWNER_MARK,
+    )
+    if peer is None or netns is None:
+        return Veth(peer_name=peer.name if peer else None, peer_netns=netns, peer_up=None, **base)
+    gateway, extra = _peer_routes(routes.get(netns, []), peer.index)
+    return Veth(
+        peer_name=peer.name,
+        peer_netns=netns,
+        peer_mac=peer.mac,
+        peer_mtu=peer.mtu,
+        addresses=tuple(peer.addresses),
+        gateway=gateway,
+        routes=extra,
+        peer_up=peer.up,
+        **base,
+    )
+
+
+def _check_peer_names(want: list[Veth], have: dict, views: dict[str, NamespaceView]) -> None:
+    """The peer's final name must be free in its namespace (or already be this veth's peer)."""
+    listed = {v.name for v in want}
+    ours = {(h.peer_netns, h.peer_name) for k, h in have.items() if k in listed}
+    for obj in want:
+        view = views.get(obj.peer_netns)
+        if view is None or obj.peer_name not in view.by_name:
+            continue
+        if (obj.peer_netns, obj.peer_name) in ours:
+            continue
+        raise ConflictError(
+            f"veth {obj.name}: netns {obj.peer_netns} already has an interface {obj.peer_name} "
+            "that is not the peer of a listed veth; nothing was changed"
+        )
+
+
+def _create_pair(nl: Netlink, after: Veth) -> None:
+    """One RTM_NEWLINK: the peer is born inside its namespace with its final name, MAC and MTU."""
+    ipr = nl.ipr(None)
+    peer: dict[str, Any] = {"ifname": after.peer_name}
+    if after.peer_mac:
+        peer["address"] = after.peer_mac
+    if after.peer_mtu:
+        peer["mtu"] = after.peer_mtu
+    host: dict[str, Any] = {"state": "up"}
+    if after.host_mtu:
+        host["mtu"] = after.host_mtu
+    if after.bridge:
+        host["master"] = _link_index(nl, None, after.bridge, f"veth {after.name}: bridge")
+    fd = os.open(netns_path(after.peer_netns), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        peer["net_ns_fd"] = fd
+        ipr.link("add", ifname=after.name, kind="veth", peer=peer, **host)
+    finally:
+        os.close(fd)
+    # The kernel ignores IFLA_IFALIAS on creation.
+    ipr.link("set", ifname=after.name, ifalias=OWNER_MARK)
+    if after.hairpin:
+        ipr.link("set", ifname=after.name, kind="bridge_slave", mode=1)
+
+
+def _set_host_end(nl: Netlink, before: Veth, after: Veth) -> None:
+    ipr = nl.ipr(None)
+    link: dict[str, Any] = {}
+    if after.bridge != before.bridge:
+        link["master"] = _link_index(nl, None, after.bridge, f"veth {after.name}: bridge") if after.bridge else 0
+    if after.host_mtu is not None and after.host_mtu != before.host_mtu:
+        link["mtu"] = after.host_mtu
+    if not before.up:
+        link["state"] = "up"
+    if link:
+        ipr.link("set", ifname=after.name, **link)
+    if after.hairpin is not None and (after.hairpin != before.hairpin or "master" in link):
+        ipr.link("set", ifname=after.name, kind="bridge_slave", mode=1 if after.hairpin else 0)
+
+
+def _set_peer(nl: Netlink, before: Veth | None, after: Veth) -> None:
+    """The peer's name, MAC, MTU, state, then its addresses, gateway and routes (removed ones first)."""
+    netns = after.peer_netns
+    pipr = nl.ipr(netns)
+    where = f"veth {after.name}: peer"
+    link: dict[str, Any] = {}
+    up = after.peer_up
+    if before is None:
+        link["ifalias"] = OWNER_MARK
+    else:
+        if before.peer_name != after.peer_name:
+            # A rename needs the link down; addresses and routes survive it.
+            index = _link_index(nl, netns, before.peer_name, where)
+            pipr.link("set", index=index, state="down")
+            pipr.link("set", index=index, ifname=after.peer_name)
+            up = True if up is None else up
+        elif up == before.peer_up:
+            up = None
+        if after.peer_mac is not None and after.peer_mac != before.peer_mac:
+            link["address"] = after.peer_mac
+        if after.peer_mtu is not None and after.peer_mtu != before.peer_mtu:
+            link["mtu"] = after.peer_mtu
+    if up is not None:
+        link["state"] = "up" if up else "down"
+    old = before or Veth(name=after.name, peer_name=None, peer_netns=None)
+    lists = {f: (set(getattr(old, f) or ()), list(getattr(after, f) or ())) for f in ("addresses", "gateway", "routes")}
+    if not link and all(set(new) == gone for gone, new in lists.values()):
+        return
+    index = _link_index(nl, netns, after.peer_name, where)
+    if link:
+        pipr.link("set", index=index, **link)
+    (old_addrs, addrs), (old_gws, gws), (old_routes, routes) = lists.values()
+    removed = old_addrs - set(addrs)
+    for cidr in sorted(removed, key=cidr_sort_key):
+        del_address(pipr, index, cidr)
+    # Removing a primary IPv4 address also removes its secondaries and the routes through it:
+    # after a removal the whole target set is asserted again.
+    for cidr in addrs if removed else [a for a in addrs if a not in old_addrs]:
+        add_address(pipr, index, cidr, nodad=True)
+    for dst, via in sorted(old_routes - set(routes)):
+        _route(pipr, "del", dst, via, index)
+    for gw in sorted(old_gws - set(gws)):
+        _route(pipr, "del", DEFAULT_DST[family_of(gw)], gw, index)
+    # Through the peer explicitly: an IPv6 link-local gateway needs the device, and any route must leave here.
+    for gw in gws if removed else [g for g in gws if g not in old_gws]:
+        _route(pipr, "replace", DEFAULT_DST[family_of(gw)], gw, index)
+    for dst, via in routes if removed else [r for r in routes if r not in old_routes]:
+        _route(pipr, "replace", dst, via, index)
+
+
+def _link_index(nl: Netlink, netns: str | None, name: str, what: str) -> int:
+    index = nl.reader.index(netns, name)
+    if index is None:
+        raise KernelError(f"{what} {name} not found" + (f" in netns {netns}" if netns else ""))
+    return index
 
 
 def _route(ipr, op: str, dst: str, via: str, oif: int | None) -> None:
@@ -541,18 +524,19 @@ def _route(ipr, op: str, dst: str, via: str, oif: int | None) -> None:
     change_route(ipr, op, dst=dst, gateway=via, family=family_of(via), table=MAIN_TABLE, **extra)
 
 
-def _peer_routes(messages, index: int) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """The default gateways and the gateway routes that leave through the peer."""
+def _peer_routes(found: list[dict[str, Any]], index: int) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The default gateways and the gateway routes that leave through the peer (main table, as _rtnl reads it)."""
     gateway: dict[int, str] = {}  # by address family: AF_INET sorts before AF_INET6
     routes = []
-    for msg in messages:
-        via = msg.get_attr("RTA_GATEWAY")
-        if via is None or msg.get_attr("RTA_OIF") != index or msg["proto"] == RTPROT_KERNEL:
+    for route in found:
+        via = route["gateway"]
+        if via is None or route["oif"] != index or route["proto"] == RTPROT_KERNEL:
             continue
-        if msg["dst_len"] == 0:
-            gateway.setdefault(msg["family"], canonical_ip(via))
+        if route["dst_len"] == 0:
+            gateway.setdefault(route["family"], canonical_ip(via))
         else:
-            routes.append((msg_dst(msg), canonical_ip(via)))
+            dst = ipaddress.ip_network(f"{route['dst']}/{route['dst_len']}", strict=False).with_prefixlen
+            routes.append((dst, canonical_ip(via)))
     return tuple(gateway[f] for f in sorted(gateway)), tuple(sorted(routes))
 
 

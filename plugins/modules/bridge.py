@@ -26,7 +26,8 @@ options:
       - Required for O(state=merged) and O(state=replaced).
       - Options left out (or V(null)) are not managed with O(state=merged). With O(state=replaced) and
         O(state=overridden) they return to the kernel's defaults (no addresses, STP off, forward_delay 15,
-        ageing_time 300, VLAN filtering off, up); O(config[].mtu) and O(config[].mac) are then left as they are.
+        ageing_time 300, VLAN filtering off, up); O(config[].mtu) is then left as it is,
+        O(config[].mac) as described there.
     type: list
     elements: dict
     suboptions:
@@ -46,7 +47,12 @@ options:
         type: int
       mac:
         description:
-          - MAC address of the bridge. Not managed when left out (the kernel then derives it from the ports).
+          - MAC address of the bridge.
+          - When left out, a bridge this collection owns gets a stable MAC, set explicitly so that the kernel
+            never replaces it by a port's MAC (which would move the gateway's MAC whenever that container
+            leaves). It is Docker's scheme C(02:42) + the bridge's first IPv4 address, or, without an IPv4 address,
+            C(02) + five bytes derived from its name. An owned bridge whose MAC is not stable gets it on the
+            next run (reported as a change). A bridge the collection does not own keeps its MAC.
         type: str
       stp:
         description: Whether the spanning tree protocol runs on the bridge.
@@ -70,6 +76,7 @@ options:
         default: true
 extends_documentation_fragment:
   - netplumb.container.resource
+  - netplumb.container.host_lock
   - netplumb.container.attributes
 """
 
@@ -131,7 +138,7 @@ after:
     - name: br-web
       addresses: [172.30.0.1/16]
       mtu: 1500
-      mac: null
+      mac: "02:42:ac:11:00:01"
       stp: false
       forward_delay: 15.0
       ageing_time: 300.0

@@ -9,7 +9,7 @@ module: ipam
 short_description: The ipam module — addresses for endpoints, subnets for hosts
 version_added: 0.1.0
 description:
-  - "Two modes, chosen by O(network) or O(cluster):"
+  - "Three modes, chosen by O(network), O(networks) or O(cluster):"
   - B(Endpoint addresses) (O(network)). Allocates addresses from a network's pool (Docker's C(subnet), C(gateway),
     C(ip_range), C(aux_addresses); IPv4, IPv6 or both) to named endpoints and returns them with prefix length,
     gateway and Docker's MAC (C(02:42) + the IPv4 address), ready for M(netplumb.container.veth).
@@ -22,6 +22,11 @@ description:
     the old or the new store. A store that is corrupt or not this collection's is an error, never reset.
   - Errors (pool exhausted, an address taken or outside the subnet, a subnet changed under existing allocations)
     change nothing.
+  - B(Definitions) (O(networks) and O(endpoints)). Endpoint addresses on many networks in one call, for what one
+    definition (one playbook's variables, O(definition)) lists, including endpoints without addresses (modes
+    C(none), C(host), C(container)). What a definition made is recorded on the host beside the stores, and each
+    store records the definition of every allocation, so O(state=overridden) and O(state=deleted) release only
+    that definition's endpoints; another definition's endpoint of the same name is refused.
   - B(Host subnets) (O(cluster)). The same allocator one level up, on the controller. It leases one subnet of
     O(cluster.prefixlen) per inventory host from O(cluster.range), kept in O(cluster.lease_file). Run it once per
     play (C(run_once) and C(delegate_to=localhost)); it returns the whole host to subnet map.
@@ -108,9 +113,97 @@ options:
     type: bool
     default: false
   state_dir:
-    description: Directory of the stores on the managed host. Not created in check mode.
+    description:
+      - Directory of the stores on the managed host. Not created in check mode.
+      - Must be an absolute path (a relative one would depend on the module's working directory).
     type: path
     default: /var/lib/netplumb/ipam
+  networks:
+    description:
+      - Definition mode. The networks the O(endpoints) may join, each with its pools.
+      - Pools may be left out with O(state=deleted) (the stored ones are used).
+      - Mutually exclusive with O(network), O(subnet), O(pools), O(config), O(cluster) and O(reconcile).
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: The network's name, as O(network).
+        type: str
+        required: true
+      pools:
+        description: As O(pools).
+        type: list
+        elements: dict
+        suboptions:
+          subnet:
+            description: The pool's subnet.
+            type: str
+            required: true
+          gateway:
+            description: The gateway, never handed out. Default is the first usable address.
+            type: str
+          ip_range:
+            description: Hand out dynamic addresses only inside this range.
+            type: str
+          aux_addresses:
+            description: Reserved addresses by name.
+            type: dict
+  endpoints:
+    description:
+      - Definition mode. The endpoints the definition lists, with the networks they join in order.
+      - V(merged) allocates what they miss and records them, keeping the definition's unlisted endpoints.
+        V(overridden) also releases and forgets the definition's endpoints (or networks of an endpoint) no longer
+        listed, and returns them in RV(removed). V(deleted) releases and forgets the listed endpoints, or, when
+        O(endpoints) is left out, everything the definition made.
+      - Addresses released in a run are not handed out again in the same run (their namespaces go afterwards).
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: The endpoint's name, unique in the definition.
+        type: str
+        required: true
+      mode:
+        description: Docker's network mode; only V(bridge) endpoints join networks.
+        type: str
+        choices: [bridge, none, host, container]
+        default: bridge
+      netns:
+        description: Its namespace. Default is O(endpoints[].name).
+        type: str
+      networks:
+        description: The networks it joins, in order.
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: The network, one of O(networks).
+            type: str
+            required: true
+          address:
+            description: A fixed address on it, as O(config[].address).
+            type: str
+          addresses:
+            description: Fixed addresses on it, at most one per family.
+            type: list
+            elements: str
+  definition:
+    description:
+      - Definition mode. Who owns the endpoints (1-64 letters, digits and C(_.-), a letter or digit first).
+      - Allocations made without a definition belong to V(default).
+    type: str
+    default: default
+    version_added: 0.2.0
+  remove_stores:
+    description:
+      - Definition mode with O(state=deleted). Also remove the store (and its lock) of every listed network that
+        no endpoint holds an address on any more, and the state directory once empty. Networks still in use are
+        kept and listed in RV(in_use).
+    type: bool
+    default: false
+    version_added: 0.2.0
   cluster:
     description:
       - Host subnet mode (runs where it is delegated, normally the controller). Mutually exclusive with O(network).
@@ -192,6 +285,29 @@ EXAMPLES = r"""
       - endpoint: web1
     state: deleted
 
+- name: All the networks of one definition in one call; its unlisted containers are released
+  netplumb.container.ipam:
+    definition: shop
+    networks:
+      - name: front
+        pools: [{subnet: 10.20.0.0/24}]
+      - name: back
+        pools: [{subnet: 10.21.0.0/24}, {subnet: "fd00:21::/64"}]
+    endpoints:
+      - name: web
+        networks: [{name: front}, {name: back, address: 10.21.0.10}]
+      - name: sidecar
+        mode: container
+    state: overridden
+  register: shop
+
+- name: Everything the definition made is released; stores nobody uses any more are removed
+  netplumb.container.ipam:
+    definition: shop
+    networks: [{name: front}, {name: back}]
+    state: deleted
+    remove_stores: true
+
 - name: One /24 per host from the cluster range, avoiding routes the hosts already have
   netplumb.container.ipam:
     cluster:
@@ -209,8 +325,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 allocations:
-  description: The listed endpoints' addresses, by endpoint (endpoint mode, not with O(state=deleted)).
-  returned: success, endpoint mode
+  description:
+    - The listed endpoints' addresses, by endpoint (endpoint mode, not with O(state=deleted)).
+    - In definition mode, by network and then by endpoint.
+  returned: success, endpoint and definition mode
   type: dict
   sample:
     web1:
@@ -224,11 +342,38 @@ allocations:
       gateway6: "fd00::1"
       mac: "02:42:ac:11:00:02"
 released:
-  description: Endpoints whose addresses were released (also by O(reconcile)), or hosts whose leases were.
+  description:
+    - Endpoints whose addresses were released (also by O(reconcile)), or hosts whose leases were.
+    - In definition mode a dict, network -> endpoints.
   returned: success
   type: list
   elements: str
   sample: [old1]
+removed:
+  description: Definition mode. Endpoints the definition no longer has (name and mode), whose namespaces may go.
+  returned: success, definition mode
+  type: list
+  elements: dict
+  sample: [{name: old1, mode: bridge}]
+  version_added: 0.2.0
+recorded:
+  description: Definition mode. The definition's endpoints after the run.
+  returned: success, definition mode
+  type: list
+  elements: str
+  version_added: 0.2.0
+in_use:
+  description: Definition mode, O(state=deleted). Listed networks on which endpoints still hold addresses, with them.
+  returned: success, definition mode
+  type: dict
+  sample: {docker0: [web1]}
+  version_added: 0.2.0
+definition_record:
+  description: Definition mode. Path of the definition's record.
+  returned: success, definition mode
+  type: str
+  sample: /var/lib/netplumb/ipam/definitions/shop.json
+  version_added: 0.2.0
 reconciled:
   description: Endpoints released because their namespace is gone.
   returned: success, endpoint mode

@@ -23,10 +23,13 @@ description:
     iptables-nft and iptables-legacy are both handled (the one already in use wins).
   - Both backends have a user chain (nftables C(user) in C(inet netplumb), iptables C(NETPLUMB-USER)),
     evaluated first for forwarded traffic and never flushed by this module, like Docker's C(DOCKER-USER).
+  - Traffic into a non-internal network's bridge from another interface is dropped unless it goes to a
+    published port, is a reply, or comes from O(config[].cluster_subnets) (Docker's rule), and packets to
+    127.0.0.0/8 that do not come from the loopback interface are dropped before NAT (as Docker does).
   - A run after the firewall was flushed or reloaded (C(iptables -F), a firewalld or ufw reload) restores
     the rules and reports a change; a run with nothing to do reports none.
   - Sets the sysctls the policy needs (C(net.ipv4.ip_forward), C(net.ipv6.conf.all.forwarding),
-    C(net.ipv4.conf.<bridge>.route_localnet) for ports published on 127.0.0.1 with hairpin, and
+    C(net.ipv4.conf.<bridge>.route_localnet) for bridges with IPv4 ports published on 0.0.0.0 or 127.x, and
     C(net.bridge.bridge-nf-call-iptables) when O(config[].icc=false)), and reports them in C(actions).
   - Works in the network namespace it runs in.
   - For this module the objects of O(state) and O(scope) are the recorded networks; O(scope.prefix) matches
@@ -65,13 +68,25 @@ options:
         description:
           - Allow traffic between containers on the same bridge. Defaults to V(true).
           - V(false) drops bridged traffic, which therefore must pass the IP firewall; the module then sets
-            C(net.bridge.bridge-nf-call-iptables=1) (the C(br_netfilter) kernel module must be loaded).
+            C(net.bridge.bridge-nf-call-iptables=1) and C(net.bridge.bridge-nf-call-ip6tables=1) (the
+            C(br_netfilter) kernel module must be loaded). IPv6 is dropped too, also on an IPv4-only network
+            (containers always have link-local addresses).
         type: bool
       internal:
         description:
-          - No traffic in or out of the bridge except between its containers (and to the host's gateway address).
-            No masquerade, no published ports. Defaults to V(false).
+          - No traffic forwarded in or out of the bridge, only between its containers. No masquerade, no published
+            ports. Defaults to V(false).
+          - As in Docker (whose rules are forward-only), the containers still reach services of the host itself on
+            every host address; O(config[].internal_input=gateway) limits them to the network's own gateway.
         type: bool
+      internal_input:
+        description:
+          - For an internal network, which host addresses its containers reach. V(all) (the default, as Docker) -
+            every address of the host; V(gateway) - only the addresses of the network's own bridge (its gateway);
+            traffic to any other host address is dropped in the input path.
+        type: str
+        choices: [all, gateway]
+        version_added: 0.2.0
       isolate:
         description: Drop traffic between this network and the other networks of the policy. Defaults to V(true).
         type: bool
@@ -79,11 +94,34 @@ options:
         description:
           - A container reaches a published port through the host's address (hairpin NAT, as Docker with
             C(userland-proxy=false)). Defaults to V(true).
+          - C(localhost:PORT) on the host reaches IPv4 ports published on V(0.0.0.0) or 127.x either way
+            (C(route_localnet) and a 127.0.0.0/8 masquerade on the bridge).
           - A container reaching its own published port also needs its bridge port in hairpin mode
             (O(netplumb.container.veth#module:config[].hairpin=true) on the host end of its veth).
         type: bool
+      publish_to_other_networks:
+        description:
+          - Containers of the other networks of the policy reach this network's published ports through a host
+            address (DNAT), past the isolation between networks, as with Docker's default userland proxy. They
+            reach only the published ports; the container sees them as its gateway address (their network's
+            outbound masquerade), as it would see Docker's proxy.
+            Internal networks stay confined. Defaults to V(false).
+        type: bool
+        version_added: 0.2.0
+      cluster_subnets:
+        description:
+          - Subnets of the same cluster on other hosts (the other hosts' container subnets, or the whole cluster
+            range), IPv4 and/or IPv6 CIDRs.
+          - Traffic from them to this network's containers is forwarded (it passes isolation and the drop of
+            unpublished ports), and traffic from this network's subnets to them is not masqueraded, so the
+            receiver sees the real container address. Everything else is as without it.
+          - Not for internal networks. Defaults to none.
+        type: list
+        elements: str
+        version_added: 0.2.0
       publish:
-        description: Ports published on the host.
+        description:
+          - Ports published on the host. The whole policy holds at most 10,000 published ports.
         type: list
         elements: dict
         suboptions:
@@ -98,6 +136,14 @@ options:
             description: The container's address; it must be in one of the network's subnets.
             type: str
             required: true
+          container_address6:
+            description:
+              - The container's IPv6 address, for a port published on every address (O(config[].publish[].host_ip)
+                V(0.0.0.0) or unset, with an IPv4 O(config[].publish[].container_address)) - the same port is then
+                also published on V(::) to this address, as Docker's proxy listens on both. It must be in one of
+                the network's IPv6 subnets. Recorded as a second port (host_ip V(::)).
+            type: str
+            version_added: 0.2.0
           container_port:
             description: Port in the container. Defaults to O(config[].publish[].host_port).
             type: int
@@ -106,6 +152,27 @@ options:
             type: str
             choices: [tcp, udp, sctp]
             default: tcp
+          endpoint:
+            description:
+              - The endpoint (container) that owns this port. Recorded with the port, so that a later call with
+                O(endpoints) changes only the ports of the endpoints it names.
+              - Required for every port when O(endpoints) is given, and then one of O(endpoints).
+            type: str
+            version_added: 0.2.0
+  endpoints:
+    description:
+      - Manage only the published ports of these endpoints (containers), nothing else.
+      - For each endpoint named here, its recorded ports become exactly the ones given for it in
+        O(config[].publish) (each with O(config[].publish[].endpoint)); an endpoint named here with no port
+        in O(config) has all its ports withdrawn, from every network.
+      - Ports of other endpoints, ports without an endpoint and every other option of the networks stay as
+        recorded, so two calls with different O(endpoints) never remove each other's ports.
+      - O(config[]) entries then take only O(config[].network) and O(config[].publish). Withdrawing from a
+        network that is not recorded does nothing; publishing on one fails (the network must exist first).
+      - Only with O(state=merged). Clashes with ports of other endpoints or networks fail before any change.
+    type: list
+    elements: str
+    version_added: 0.2.0
   backend:
     description:
       - V(nftables), V(iptables), or V(auto) to pick one and say which in RV(backend).
@@ -121,10 +188,14 @@ options:
     description:
       - Where the policy of all networks is recorded (JSON, replaced by atomic rename). A run holds an exclusive
         lock on C(<record_path>.lock) from reading the record until it is written back.
+      - Must be an absolute path of at most 120 letters, digits and C(_./+-) (it is written into a rule comment).
+      - One firewall table (C(inet netplumb), or the C(NETPLUMB) chains) holds the rules of one record; a run
+        whose O(record_path) differs from the record that owns the rules fails, naming both.
     type: path
     default: /var/lib/netplumb/nat.json
 extends_documentation_fragment:
   - netplumb.container.resource
+  - netplumb.container.host_lock
   - netplumb.container.attributes
 notes:
   - Requires C(nft) (nftables) or C(iptables)/C(ip6tables) with their C(-save)/C(-restore) tools on the managed host.
@@ -156,6 +227,19 @@ EXAMPLES = r"""
         subnets: [10.30.0.0/24, "fd00:30::/64"]
         icc: false
         outbound_address: 192.0.2.10
+
+- name: Publish the ports of two containers, leaving every other container's ports as they are
+  netplumb.container.nat:
+    endpoints: [web1, web2]
+    config:
+      - network: bridge
+        publish:
+          - {endpoint: web1, host_port: 8081, container_address: 172.17.0.2, container_port: 80}
+          - {endpoint: web2, host_port: 8082, container_address: 172.17.0.3, container_port: 80}
+
+- name: Withdraw every port of container web2 (from every network)
+  netplumb.container.nat:
+    endpoints: [web2]
 
 - name: Keep exactly these networks in the policy
   netplumb.container.nat:
@@ -243,8 +327,9 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import NatEngine
-from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec, run_module
+from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
+from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import run
+from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec
 
 
 def main() -> None:
@@ -254,6 +339,8 @@ def main() -> None:
         "container_address": {"type": "str", "required": True},
         "container_port": {"type": "int"},
         "proto": {"type": "str", "choices": ["tcp", "udp", "sctp"], "default": "tcp"},
+        "endpoint": {"type": "str"},
+        "container_address6": {"type": "str"},
     }
     spec = resource_argument_spec(
         {
@@ -267,12 +354,16 @@ def main() -> None:
             "isolate": {"type": "bool"},
             "hairpin": {"type": "bool"},
             "publish": {"type": "list", "elements": "dict", "options": publish},
+            "cluster_subnets": {"type": "list", "elements": "str"},
+            "internal_input": {"type": "str", "choices": ["all", "gateway"]},
+            "publish_to_other_networks": {"type": "bool"},
         }
     )
     spec["backend"] = {"type": "str", "choices": ["auto", "nftables", "iptables"], "default": "auto"}
     spec["record_path"] = {"type": "path", "default": "/var/lib/netplumb/nat.json"}
+    spec["endpoints"] = {"type": "list", "elements": "str"}
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    run_module(module, NatEngine())
+    exit_with(module, lambda: run(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ options:
         type: dict
 extends_documentation_fragment:
   - netplumb.container.resource
+  - netplumb.container.host_lock
   - netplumb.container.attributes
 """
 

@@ -35,10 +35,6 @@ options:
     description: The firewall policy record (as O(netplumb.container.nat#module:record_path)).
     type: path
     default: /var/lib/netplumb/nat.json
-  registry:
-    description: The list of endpoints the C(endpoints) role manages (the role's C(endpoints_registry)).
-    type: path
-    default: /var/lib/netplumb/endpoints.json
   firewall:
     description:
       - Read the firewall (C(nft -j list table inet netplumb), C(iptables-save)) and compare it with the record.
@@ -51,9 +47,10 @@ requirements:
 extends_documentation_fragment:
   - netplumb.container.attributes.INFO
 notes:
-  - The mode of an endpoint is read from the kernel - V(bridge) when its namespace has a veth, V(none) when it
-    has only C(lo); containers in mode C(host) or C(container:<name>) have no namespace of their own and are
-    listed from the endpoints registry with mode V(host-or-shared).
+  - The mode of an endpoint with a namespace is read from the kernel - V(bridge) when its namespace has a veth,
+    V(none) when it has only C(lo). Containers in mode C(host) or C(container:<name>) have no namespace of their
+    own; they are listed from the endpoint definition records (C(<ipam_dir>/definitions/), written by the
+    C(endpoints) role through the ipam module) with the mode recorded there.
   - C(playbooks/inspect.yml) gathers this from every host and draws the fleet (docs/inspect.md).
 """
 
@@ -136,16 +133,17 @@ networks:
            addresses: [172.17.0.2/16]}
 endpoints:
   description: Every namespace the collection owns (and any other wired into the host by a veth), plus the
-    registered endpoints that have no namespace of their own.
+    recorded endpoints that have no namespace of their own.
   returned: always
   type: list
   elements: dict
   contains:
     name: {description: The endpoint (namespace) name., type: str}
-    netns: {description: Its namespace (null for mode host-or-shared)., type: str}
+    netns: {description: Its namespace (null for modes host and container)., type: str}
     owned: {description: The namespace carries the collection's ownership mark., type: bool}
-    mode: {description: "V(bridge), V(none) or V(host-or-shared)", type: str}
-    registered: {description: The endpoints registry lists it., type: bool}
+    mode: {description: "V(bridge), V(none), V(host) or V(container)", type: str}
+    registered: {description: "An endpoint definition record (the C(endpoints) role's) lists it.", type: bool}
+    definition: {description: The definition that made it (null when none records it)., type: str}
     links:
       description: Its interfaces except lo - name, kind, mac, mtu, up, addresses, owned, host_veth, bridge, network.
       type: list
@@ -164,6 +162,7 @@ endpoints:
       owned: true
       mode: bridge
       registered: true
+      definition: default
       links:
         - {name: eth0, kind: veth, mac: "02:42:ac:11:00:02", mtu: 1500, up: true, addresses: [172.17.0.2/16],
            owned: true, host_veth: vnp3e1c0f2a9b, bridge: docker0, network: docker0}

@@ -14,6 +14,7 @@ description:
   - Can first start short-lived TCP listeners (C(socat)) in namespaces, which answer a fixed string and end by
     themselves, so that published ports can be checked from elsewhere.
   - Changes nothing that lasts; C(playbooks/verify.yml) uses it to print the connectivity matrix.
+  - In check mode it starts and stops no listener; the checks run unless the same call starts listeners.
 author:
   - netplumb developers (@netplumb)
 options:
@@ -32,11 +33,11 @@ options:
         description: Namespace to start from; the host's own namespace when left out.
         type: str
       target:
-        description: Address to reach.
+        description: IPv4 or IPv6 address to reach (never a name; nothing is looked up in DNS).
         type: str
         required: true
       port:
-        description: TCP port, for O(checks[].kind=tcp).
+        description: TCP port (1-65535), for O(checks[].kind=tcp).
         type: int
       expect:
         description: Whether the path should work (V(false) for paths a policy must block).
@@ -55,11 +56,11 @@ options:
         description: Namespace to listen in; the host's own when left out.
         type: str
       port:
-        description: TCP port.
+        description: TCP port (1-65535).
         type: int
         required: true
       seconds:
-        description: How long the listener lives.
+        description: How long the listener lives, 1 to 86400 seconds.
         type: int
         default: 60
   stop_listeners:
@@ -117,13 +118,8 @@ stopped_listeners:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._probe import (
-    run_all,
-    start_listeners,
-    stop_listeners,
-    validate,
-)
+from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
+from ansible_collections.netplumb.container.plugins.module_utils._probe import run_probe
 
 
 def main() -> None:
@@ -149,17 +145,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    try:
-        validate(module.params["checks"], module.params["listen"])
-    except ValidationError as exc:
-        module.fail_json(msg=exc.msg)
-    stopped = stop_listeners() if module.params["stop_listeners"] else 0
-    start_listeners(module.params["listen"])
-    results = run_all(module.params["checks"])
-    failed = sum(not r["passed"] for r in results)
-    if failed and module.params["fail_on_unexpected"]:
-        module.fail_json(msg=f"{failed} of {len(results)} checks had an unexpected outcome", results=results)
-    module.exit_json(changed=False, results=results, failed_checks=failed, stopped_listeners=stopped)
+    exit_with(module, lambda: run_probe(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

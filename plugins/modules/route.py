@@ -105,6 +105,7 @@ options:
         type: raw
 extends_documentation_fragment:
   - netplumb.container.resource
+  - netplumb.container.host_lock
   - netplumb.container.attributes
 notes:
   - One link dump and one route dump per address family are read from each namespace involved.

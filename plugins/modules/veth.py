@@ -99,6 +99,7 @@ options:
             default: true
 extends_documentation_fragment:
   - netplumb.container.resource
+  - netplumb.container.host_lock
   - netplumb.container.attributes
 """
 

@@ -109,3 +109,52 @@ def test_deleted_by_scope_spares_foreign_bridges(host_ns):
     links = ip(h, "-br", "link")
     assert "brt6" not in links and "brt7" not in links and "brt8" in links
     assert run(h, [], state="deleted", scope={"prefix": "brt"})["changed"] is False
+
+
+def mac_of(host, name):
+    return details(host, name)["address"]
+
+
+def test_mac_stays_when_the_lowest_port_leaves(host_ns):
+    """Without mac, the bridge gets a fixed MAC: removing its lowest-MAC port must not move it (stale ARP)."""
+    h = host_ns
+    run(h, [{"name": "brt9", "addresses": ["172.30.9.1/24"]}])
+    for n, mac in ((1, "02:00:00:00:00:01"), (2, "02:00:00:00:00:02")):
+        ip(h, "link", "add", f"pt{n}", "address", mac, "type", "veth", "peer", "name", f"pt{n}p")
+        ip(h, "link", "set", f"pt{n}", "master", "brt9", "up")
+    assert mac_of(h, "brt9") == "02:42:ac:1e:09:01"
+    ip(h, "link", "del", "pt1")
+    assert mac_of(h, "brt9") == "02:42:ac:1e:09:01"
+    ip(h, "link", "del", "pt2")
+    assert mac_of(h, "brt9") == "02:42:ac:1e:09:01"
+    assert run(h, [{"name": "brt9", "addresses": ["172.30.9.1/24"]}])["changed"] is False
+
+
+def test_owned_bridge_with_floating_mac_gets_a_stable_one(host_ns):
+    """A bridge an earlier version made (kernel-assigned MAC) is given its stable MAC on the next run."""
+    h = host_ns
+    ip(h, "link", "add", "brt10", "type", "bridge")
+    ip(h, "link", "set", "brt10", "alias", "netplumb.container", "up")
+    ip(h, "addr", "add", "172.30.10.1/24", "dev", "brt10")
+    ip(h, "link", "add", "pt3", "address", "02:00:00:00:00:03", "type", "veth", "peer", "name", "pt3p")
+    ip(h, "link", "set", "pt3", "master", "brt10", "up")
+    assert mac_of(h, "brt10") == "02:00:00:00:00:03"  # the kernel took the port's MAC
+    result = run(h, [{"name": "brt10"}])
+    assert [a["summary"] for a in result["actions"]] == ["update bridge brt10: mac=02:42:ac:1e:0a:01"]
+    ip(h, "link", "del", "pt3")
+    assert mac_of(h, "brt10") == "02:42:ac:1e:0a:01"
+    assert run(h, [{"name": "brt10"}])["changed"] is False
+
+
+def test_addresses_added_by_hand(host_ns):
+    """An owned bridge carries exactly its addresses: merged keeps a hand-made extra, replaced removes it."""
+    h = host_ns
+    cfg = [{"name": "brt11", "addresses": ["172.30.11.1/24"]}]
+    run(h, cfg)
+    ip(h, "addr", "add", "172.30.11.7/24", "dev", "brt11")
+    assert run(h, cfg)["changed"] is False
+    result = run(h, cfg, state="replaced")
+    assert [a["summary"] for a in result["actions"]] == ["update bridge brt11: del_addresses=['172.30.11.7/24']"]
+    addrs = ip(h, "addr", "show", "brt11")
+    assert "172.30.11.1/24" in addrs and "172.30.11.7" not in addrs
+    assert run(h, cfg, state="replaced")["changed"] is False

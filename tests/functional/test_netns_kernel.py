@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import (
+    ConflictError,
+    KernelError,
+    ValidationError,
+)
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._netns import NetnsEngine
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
@@ -76,3 +83,43 @@ def test_stale_file_is_not_a_namespace(cleanup_netns):
         assert "lo" in ip("-n", f"{p}-stale", "-br", "link")
     finally:
         subprocess.run(["ip", "netns", "del", f"{p}-stale"], check=False)
+
+
+def test_foreign_namespace_is_neither_adopted_nor_deleted(cleanup_netns):
+    """A namespace of the same name made by hand: refused, naming it, unless force; the same for deleting."""
+    p = cleanup_netns
+    ip("netns", "add", f"{p}-hand")
+    cfg = [{"name": f"{p}-new"}, {"name": f"{p}-hand", "sysctls": {"net.ipv4.ip_forward": 1}}]
+    with pytest.raises(ConflictError, match=f"netns {p}-hand exists but was not created by netplumb.container"):
+        run(cfg)
+    assert f"{p}-new" not in netns_names(), "nothing is created before the refusal"
+    with pytest.raises(ConflictError, match=f"netns {p}-hand .*refusing to delete"):
+        run([{"name": f"{p}-hand"}], state="deleted")
+    assert f"{p}-hand" in netns_names()
+    forced = run(cfg, force=True)
+    assert sorted(a["op"] for a in forced["actions"]) == ["create", "update"]
+    assert "netplumb.container" not in ip("-n", f"{p}-hand", "-d", "link", "show", "lo"), "force does not mark it"
+    assert run([{"name": f"{p}-hand"}], state="deleted", force=True)["changed"] is True
+    assert f"{p}-hand" not in netns_names()
+
+
+def test_sysctl_refused_by_the_kernel_creates_nothing(cleanup_netns):
+    """A value the kernel refuses is found before the first namespace is made (tried in a scratch namespace)."""
+    p = cleanup_netns
+    cfg = [{"name": f"{p}-a"}, {"name": f"{p}-b", "sysctls": {"net.ipv4.ip_forward": "abc"}}]
+    with pytest.raises(ValidationError, match=r"net.ipv4.ip_forward: the kernel refuses the value 'abc'"):
+        run(cfg)
+    with pytest.raises(ValidationError, match="'é'"):
+        run([{"name": f"{p}-a", "sysctls": {"net.ipv4.ip_forward": "é"}}])
+    assert not {f"{p}-a", f"{p}-b"} & netns_names()
+
+
+def test_failure_after_creating_reports_changed(cleanup_netns):
+    """A sysctl of a device the new namespace does not have fails after the namespace exists: changed is true."""
+    p = cleanup_netns
+    with pytest.raises(KernelError) as caught:
+        run([{"name": f"{p}-a", "sysctls": {"net.ipv4.conf.eth0.rp_filter": 2}}])
+    assert caught.value.changed is True
+    assert [str(a).split(":")[0] for a in caught.value.done] == [f"create netns {p}-a"]
+    assert "net.ipv4.conf.eth0.rp_filter" in caught.value.msg
+    assert f"{p}-a" in netns_names()

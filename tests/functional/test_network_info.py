@@ -19,7 +19,7 @@ import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils import _ipam
 from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine
-from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import NatEngine
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import engine as nat_engine
 from ansible_collections.netplumb.container.plugins.module_utils._info import gather
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
@@ -39,7 +39,6 @@ def info_in(host: str, tmp_path, firewall: bool = True) -> dict:
     params = {
         "ipam_dir": str(tmp_path / "ipam"),
         "nat_record": str(tmp_path / "nat.json"),
-        "registry": str(tmp_path / "endpoints.json"),
         "firewall": firewall,
     }
     with Netlink() as outer, outer.entered(host), Netlink() as nl:
@@ -55,8 +54,8 @@ def ipam(tmp_path, **params) -> dict:
 def nat(host: str, tmp_path, publish: list[dict]) -> dict:
     entry = {"network": "net77", "bridge": bridge_of(host), "subnets": ["10.77.0.0/24"], "publish": publish}
     params = {"config": [entry], "state": "merged", "backend": "nftables", "record_path": str(tmp_path / "nat.json")}
-    with Netlink() as outer, outer.entered(host), Netlink() as nl:
-        return converge(NatEngine(), params, False, nl)
+    with Netlink() as outer, outer.entered(host):  # the nat engine works in the calling thread's namespace
+        return nat_engine.run(params, check_mode=False)
 
 
 def bridge_of(host: str) -> str:
@@ -274,8 +273,8 @@ def test_drift_reported_with_working_fixes(built, tmp_path):
     sh(None, "ip", "-n", host, *by_kind["foreign_port"]["fix"]["command"].split()[1:])
     task = by_kind["publish_without_endpoint"]["fix"]["task"]["netplumb.container.nat"]
     params = {**task, "state": "merged", "backend": "nftables", "record_path": str(tmp_path / "nat.json")}
-    with Netlink() as outer, outer.entered(host), Netlink() as nl:
-        converge(NatEngine(), params, False, nl)
+    with Netlink() as outer, outer.entered(host):
+        nat_engine.run(params, check_mode=False)
     after = info_in(host, tmp_path)
     assert set(kinds(after, p)) == {"mesh_incomplete", "mesh_stale"}, after["drift"]
     assert not [d for d in after["drift"] if d["kind"] == "firewall_stale"], "the nat run rendered the rules again"

@@ -7,6 +7,7 @@ root namespace never holds a bridge or a veth of these tests.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -14,13 +15,15 @@ import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._hostlock import HOST_LOCK_PATH, host_lock
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._route import RouteEngine
+from ansible_collections.netplumb.container.plugins.module_utils._rtnl import RtnlReader, live_owned_addresses
 from ansible_collections.netplumb.container.plugins.module_utils._runner import converge
 from ansible_collections.netplumb.container.plugins.module_utils._veth import VethEngine
 
 from .conftest import netns_names
-from .linkhost import converge_in, ip, make_host, sh
+from .linkhost import converge_in, ip, make_host, make_owned_netns, module_result, sh, start_module
 
 
 @pytest.fixture
@@ -29,8 +32,7 @@ def lab(cleanup_netns):
     p = cleanup_netns
     host = make_host(p)
     for c in ("c1", "c2"):
-        subprocess.run(["ip", "netns", "add", f"{p}-{c}"], check=True)
-        subprocess.run(["ip", "-n", f"{p}-{c}", "link", "set", "lo", "up"], check=True)
+        make_owned_netns(f"{p}-{c}")
     converge_in(host, BridgeEngine(), [{"name": "brt0", "addresses": ["172.31.0.1/24", "fd00:31::1/64"]}])
     return p, host
 
@@ -143,7 +145,7 @@ def test_peer_rename_and_move(lab):
     run(host, [endpoint(p, "c1", 2)])
     renamed = run(host, [endpoint(p, "c1", 2, peer={"name": "eth1"})])
     assert [a["op"] for a in renamed["actions"]] == ["update"]
-    assert renamed["actions"][0]["params"]["rename_peer"] == ["eth0", "eth1"]
+    assert renamed["actions"][0]["params"] == {"peer_name": "eth1"}
     assert "eth1" in ip(f"{p}-c1", "-br", "link") and "172.31.0.2/24" in ip(f"{p}-c1", "addr", "show", "eth1")
     assert ping(f"{p}-c1", "172.31.0.1")
 
@@ -236,3 +238,114 @@ def test_route_module_overridden_keeps_the_veths_routes(lab):
     assert ip(ns, "route") + ip(ns, "-6", "route") == before
     assert "default via 172.31.0.1 dev eth0" in before and "10.50.0.0/16 via 172.31.0.1 dev eth0" in before
     assert run(host, cfg)["changed"] is False
+
+
+def test_two_runs_at_once_both_converge(lab, tmp_path):
+    """Two identical module runs at once: the second waits for the host lock, then finds nothing to do."""
+    p, host = lab
+    names = [f"{p}-m{i}" for i in range(24)]
+    for ns in names:
+        make_owned_netns(ns)
+    cfg = [
+        {
+            "name": f"v{p}m{i}",
+            "bridge": "brt0",
+            "peer": {"name": "eth0", "netns": ns, "addresses": [f"172.31.0.{i + 10}/24"], "gateway": "172.31.0.1"},
+        }
+        for i, ns in enumerate(names)
+    ]
+    args = {"config": cfg, "state": "merged"}
+    procs = [start_module(host, "veth", args, tmp_path) for _ in range(2)]
+    results = [module_result(proc) for proc in procs]
+    assert [r.get("failed", False) for r in results] == [False, False], [r.get("msg") for r in results]
+    assert sorted(r["changed"] for r in results) == [False, True]
+    for i, ns in enumerate(names):
+        assert f"172.31.0.{i + 10}/24" in ip(ns, "addr", "show", "eth0")
+    assert run(host, cfg)["changed"] is False
+
+
+def test_lock_timeout_fails_naming_the_holder(lab, tmp_path):
+    """While another run holds the host lock, a module with lock_timeout 0 fails at once and changes nothing."""
+    p, host = lab
+    args = {"config": [endpoint(p, "c1", 2)], "lock_timeout": 0}
+    with host_lock(30):
+        result = module_result(start_module(host, "veth", args, tmp_path))
+    assert result["failed"] is True and result["changed"] is False
+    assert HOST_LOCK_PATH in result["msg"] and f"pid {os.getpid()}" in result["msg"]
+    assert f"v{p}c1" not in ip(host, "-br", "link")
+
+
+def test_addresses_added_by_hand(lab):
+    """An owned peer carries exactly its addresses: merged keeps a hand-made extra, replaced removes it."""
+    p, host = lab
+    ns = f"{p}-c1"
+    cfg = [endpoint(p, "c1", 2)]
+    run(host, cfg)
+    ip(ns, "addr", "add", "172.31.0.99/24", "dev", "eth0")
+    ip(ns, "addr", "add", "10.99.0.1/8", "dev", "eth0")
+    ip(ns, "addr", "add", "fd00:99::1/64", "dev", "eth0", "nodad")
+    assert run(host, cfg)["changed"] is False
+    replaced = run(host, cfg, state="replaced")
+    [action] = replaced["actions"]
+    assert action["params"]["del_addresses"] == ["10.99.0.1/8", "172.31.0.99/24", "fd00:99::1/64"]
+    addrs = ip(ns, "addr", "show", "eth0")
+    assert "172.31.0.2/24" in addrs and "fd00:31::2/64" in addrs
+    assert "172.31.0.99" not in addrs and "10.99.0.1" not in addrs and "fd00:99::1" not in addrs
+    assert "default via 172.31.0.1" in ip(ns, "route") and ping(ns, "172.31.0.1")
+    assert run(host, cfg, state="replaced")["changed"] is False
+    # a hand-made primary address: removing it drops the kernel's secondaries and routes, which come back
+    ip(ns, "addr", "del", "172.31.0.2/24", "dev", "eth0")
+    ip(ns, "addr", "add", "172.31.0.98/24", "dev", "eth0")
+    ip(ns, "addr", "add", "172.31.0.2/24", "dev", "eth0")
+    ip(ns, "route", "replace", "default", "via", "172.31.0.1")
+    assert run(host, cfg, state="replaced")["changed"] is True
+    addrs = ip(ns, "addr", "show", "eth0")
+    assert "172.31.0.2/24" in addrs and "172.31.0.98" not in addrs
+    assert "default via 172.31.0.1" in ip(ns, "route") and ping(ns, "172.31.0.1")
+    assert run(host, cfg, state="replaced")["changed"] is False
+
+
+def test_live_owned_addresses(lab):
+    """What IPAM must never hand out: the addresses live on owned interfaces, in every namespace, hand-made too."""
+    p, host = lab
+    run(host, [endpoint(p, "c1", 2)])
+    ip(f"{p}-c1", "addr", "add", "172.31.0.77/24", "dev", "eth0")  # by hand, on an owned interface
+    ip(f"{p}-c2", "link", "add", "hand9", "type", "veth", "peer", "name", "hand9p")  # not owned: not listed
+    ip(f"{p}-c2", "addr", "add", "172.31.0.88/24", "dev", "hand9")
+    with Netlink() as outer, outer.entered(host):
+        live = live_owned_addresses()
+    mine = sorted((x for x in live if x[0] is None or x[0].startswith(p)), key=lambda x: (x[0] or "", x[1:]))
+    assert mine == [
+        (None, "brt0", "172.31.0.1/24"),
+        (None, "brt0", "fd00:31::1/64"),
+        (f"{p}-c1", "eth0", "172.31.0.2/24"),
+        (f"{p}-c1", "eth0", "172.31.0.77/24"),
+        (f"{p}-c1", "eth0", "fd00:31::2/64"),
+    ]
+
+
+def test_foreign_namespace_is_not_adopted(lab):
+    """A namespace the collection did not make gets no peer unless force; nothing changes before the refusal."""
+    p, host = lab
+    subprocess.run(["ip", "netns", "add", f"{p}-hand"], check=True)
+    cfg = [endpoint(p, "c1", 2), endpoint(p, "hand", 3)]
+    with pytest.raises(ConflictError, match=f"netns {p}-hand was not created by netplumb.container"):
+        run(host, cfg)
+    assert f"v{p}" not in ip(host, "-br", "link") and "eth0" not in ip(f"{p}-hand", "-br", "link")
+    forced = run(host, cfg, force=True)
+    assert [a["op"] for a in forced["actions"]] == ["create", "create"]
+    assert "172.31.0.3/24" in ip(f"{p}-hand", "addr", "show", "eth0")
+    assert run(host, cfg, force=True)["changed"] is False
+
+
+def test_per_namespace_fallback_reads_the_same(lab, monkeypatch):
+    """Kernels without target netnsids are read through a socket inside each namespace: same state, same plan."""
+    p, host = lab
+    cfg = [endpoint(p, "c1", 2, peer={"routes": [{"dst": "10.50.0.0/16", "via": "172.31.0.1"}]}), endpoint(p, "c2", 3)]
+    run(host, cfg)
+    by_netnsid = run(host, cfg, check=True)
+    monkeypatch.setattr(RtnlReader, "use_netnsid", False)
+    per_namespace = run(host, cfg, check=True)
+    assert per_namespace["changed"] is False and by_netnsid["changed"] is False
+    assert per_namespace["before"] == by_netnsid["before"]
+    assert by_netnsid["before"][0]["peer"]["routes"] == [{"dst": "10.50.0.0/16", "via": "172.31.0.1"}]

@@ -126,12 +126,12 @@ def default_route(site: SiteLab, host: str, netns: str) -> str:
     return " ".join(f"{r.get('gateway')} dev {r.get('dev')}" for r in routes)
 
 
-def serve(site: SiteLab, host: str, netns: str | None, port: int, reply: str) -> str:
+def serve(site: SiteLab, host: str, netns: str | None, port: int, reply: str, seconds: int = 60) -> str:
     """A bounded TCP server in a namespace of a lab host, answering a fixed string; returns its PID there.
 
     Stop it (``site.sh(host, f"kill {pid}")``) before a teardown: a process inside a namespace keeps it
     and its links alive after the namespace's name is gone."""
-    inner = f"timeout 60 socat TCP4-LISTEN:{port},reuseaddr,fork SYSTEM:'echo {reply}'"
+    inner = f"timeout {seconds} socat TCP4-LISTEN:{port},reuseaddr,fork SYSTEM:'echo {reply}'"
     command = f"ip netns exec {netns} {inner}" if netns else inner
     pid = site.sh(host, f"{command} >/dev/null 2>&1 & echo $!").strip()
     where = f"ip netns exec {netns} " if netns else ""

@@ -58,7 +58,7 @@ def test_inspect_draws_the_fleet(new_lab, tmp_path):
     got = {(r["host"], r["name"]): r for r in rows}
     names = {"web", "api", "db", "worker", "batch", "agent", "web-sidecar"}
     assert set(got) == {(h, n) for h in SLICES for n in names}
-    assert got[("h1", "batch")]["mode"] == "none" and got[("h1", "agent")]["mode"] == "host-or-shared"
+    assert got[("h1", "batch")]["mode"] == "none" and got[("h1", "agent")]["mode"] == "host"
     api = got[("h2", "api")]
     assert [(i["name"], i["network"]) for i in api["interfaces"]] == [("eth0", "docker0"), ("eth1", "backend")]
     assert api["addresses"] == [link(site, "h2", "api", f"eth{n}")["addresses"][0].split("/")[0] for n in (0, 1)]

@@ -128,7 +128,8 @@ def test_published_network_with_real_traffic(lab, tmp_path, lab_prefix, backend)
         nat = task_results(lab.play(book), "NAT")[host]
         assert nat["changed"] and nat["backend"] == backend
         assert [a["summary"] for a in nat["actions"]] == [a["summary"] for a in check["actions"]]
-        assert [a["kind"] for a in nat["actions"]] == ["sysctl", backend, "nat network"]
+        assert [a["kind"] for a in nat["actions"]] == ["sysctl", "sysctl", backend, "nat network"]
+        assert f"net.ipv4.conf.{prefix}br.route_localnet" in {a["name"] for a in nat["actions"]}
         assert "10.66.0.2:80" in rules(lab, host, backend)
         servers.append(("outside", serve(lab, "outside", None, 7000, "echo $SOCAT_PEERADDR")))
         servers.append((host, serve(lab, host, f"{prefix}c1", 80, "echo hello-c1")))
@@ -152,3 +153,27 @@ def test_published_network_with_real_traffic(lab, tmp_path, lab_prefix, backend)
                 lab.sh(where, f"kill {pid}", check=False)
         lab.play(teardown_playbook(tmp_path, host, prefix), check=False)
     assert "10.66.0.2" not in rules(lab, host, backend)
+
+
+@pytest.mark.parametrize("backend", sorted(HOSTS))
+def test_holes_closed_on_lab_hosts(lab, tmp_path, lab_prefix, backend):
+    """Issue 9.1: the outside host routes the container subnet via the lab host and still reaches only the
+    published port; issue 9.2: localhost:8080 on the lab host reaches the published port."""
+    prefix = lab_prefix
+    host, host_addr = HOSTS[backend]
+    servers: list[tuple[str, str]] = []
+    try:
+        lab.play(build_playbook(tmp_path, host, prefix, backend))
+        servers.append((host, serve(lab, host, f"{prefix}c1", 80, "echo hello-c1")))
+        servers.append((host, serve(lab, host, f"{prefix}c1", 7000, "echo unpublished")))
+        lab.sh("outside", f"ip route replace 10.66.0.0/24 via {host_addr}")
+        assert fetch(lab, "outside", None, host_addr, 8080) == "hello-c1"
+        assert fetch(lab, "outside", None, "10.66.0.2", 7000) == "", "an unpublished port from a neighbour"
+        assert fetch(lab, host, None, "127.0.0.1", 8080) == "hello-c1", "localhost:PORT on the host"
+        assert fetch(lab, host, f"{prefix}c2", "10.66.0.2", 7000) == "unpublished", "same network: icc"
+    finally:
+        lab.sh("outside", "ip route del 10.66.0.0/24", check=False)
+        for where, pid in servers:
+            if pid.isdigit():
+                lab.sh(where, f"kill {pid}", check=False)
+        lab.play(teardown_playbook(tmp_path, host, prefix), check=False)

@@ -107,8 +107,9 @@ def test_purge_container_mode_and_several_networks(new_lab, tmp_path):
     assert len(ports) == 2 and ports < before_b
     store = json.loads(site.sh("h1", "cat /var/lib/netplumb/ipam/docker0.json"))
     assert set(store["endpoints"]) == {"a", "c"}, "b's address is released"
-    registry = json.loads(site.sh("h1", "cat /var/lib/netplumb/endpoints.json"))
-    assert registry["endpoints"] == ["a", "c", "s"]
+    record = json.loads(site.sh("h1", "cat /var/lib/netplumb/ipam/definitions/default.json"))
+    assert sorted(record["endpoints"]) == ["a", "c", "s"]
+    assert record["endpoints"]["s"] == {"mode": "container", "networks": []}
 
     again = site.play("site.yml")
     assert again["stats"]["h1"]["changed"] == 0, changed_tasks(again, "h1")

@@ -23,7 +23,35 @@ CASES = {
     "h6": ({"bridge_network_state": "gone"}, "bridge_network_state"),
     "h7": (
         {"bridge_network_networks": [DOCKER0, {"name": "two", "subnet": "172.16.0.0/12"}]},
-        "bridge_network_networks: subnets of docker0 (172.17.0.0/16) and two (172.16.0.0/12) overlap",
+        "bridge_network_networks: subnets of two (172.16.0.0/12) and docker0 (172.17.0.0/16) overlap",
+    ),
+    # Network names follow one rule everywhere: refused by the pre-flight, before the bridge exists.
+    **{
+        f"h{8 + i}": (
+            {"bridge_network_networks": [{"name": name, "bridge": "br-bad", "subnet": "172.17.0.0/16"}]},
+            f"bridge_network_networks[0].name {name!r} is not allowed",
+        )
+        for i, name in enumerate(["-web", "a/b", "a b", "nét", "../../../../etc/fz"])
+    },
+    "h13": (
+        {"bridge_network_networks": [{**DOCKER0, "icc": "maybe"}]},
+        # The role's argument spec refuses it first; its message names the key and the value too.
+        "argument 'icc' is of type str found in 'bridge_network_networks'. and we were unable to convert to bool: "
+        "The value 'maybe' is not a valid boolean",
+    ),
+    "h14": (
+        {"bridge_network_networks": [{**DOCKER0, "internal": "sometimes"}]},
+        "argument 'internal' is of type str found in 'bridge_network_networks'. and we were unable to convert to "
+        "bool: The value 'sometimes' is not a valid boolean",
+    ),
+    # A fixed address the ipam module would refuse is refused before the bridge exists.
+    "h15": (
+        {"endpoints_containers": [{"name": "a", "address": "172.17.255.255"}]},
+        "network docker0: endpoint a: address 172.17.255.255 is the broadcast address of 172.17.0.0/16",
+    ),
+    "h16": (
+        {"endpoints_containers": [{"name": "a", "address": "172.17.0.0"}]},
+        "address 172.17.0.0 is the network address of 172.17.0.0/16",
     ),
 }
 
@@ -43,5 +71,6 @@ def test_bad_variables_change_nothing(new_lab, tmp_path):
     failed = failures(report)
     for host, (_variables, message) in CASES.items():
         assert message in failed.get(host, ""), f"{host}: {failed.get(host)}"
+        assert "Finalization" not in failed[host] and "filter plugin" not in failed[host], failed[host]
         assert report["stats"][host]["changed"] == 0, host
         assert site.snapshot(host) == before[host], host

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netplumb.container.plugins.module_utils._bridge import Bridge, BridgeEngine
+from ansible_collections.netplumb.container.plugins.module_utils._bridge import Bridge, BridgeEngine, stable_mac
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Scope, plan, target_state
 
@@ -12,7 +12,7 @@ EXISTING = Bridge(
     name="br0",
     addresses=("172.17.0.1/16",),
     mtu=1500,
-    mac="02:42:00:00:00:01",
+    mac="02:42:ac:11:00:01",  # the stable MAC of a bridge whose first IPv4 address is 172.17.0.1
     stp=False,
     forward_delay=1500,
     ageing_time=30000,
@@ -31,7 +31,8 @@ def summaries(config, have, state="merged", scope=None, force=False):
 def test_create_with_everything():
     cfg = [{"name": "br1", "addresses": ["fd00::1/64", "10.0.0.1/24"], "stp": True, "forward_delay": 4}]
     assert summaries(cfg, {}) == [
-        "create bridge br1: addresses=['10.0.0.1/24', 'fd00::1/64'], forward_delay=400, stp=True, up=True"
+        "create bridge br1: addresses=['10.0.0.1/24', 'fd00::1/64'], forward_delay=400, "
+        "mac=02:42:0a:00:00:01, stp=True, up=True"
     ]
 
 
@@ -97,7 +98,7 @@ def test_delete_absent_is_no_change():
 
 
 def test_ports_do_not_count_as_difference():
-    have = {"br0": Bridge("br0", addresses=(), ports=(("a", True),))}
+    have = {"br0": Bridge("br0", addresses=(), mac=stable_mac("br0", ()), ports=(("a", True),))}
     assert summaries([{"name": "br0"}], have) == []
 
 
@@ -131,3 +132,20 @@ def test_duplicates_and_scope_needed():
 def test_render_in_seconds():
     out = BridgeEngine().render(EXISTING)
     assert out["forward_delay"] == 15.0 and out["ageing_time"] == 300.0 and out["addresses"] == ["172.17.0.1/16"]
+
+
+def test_stable_mac_without_mac_given():
+    """A bridge left to the kernel takes its lowest port's MAC; the collection fixes one instead."""
+    assert summaries([{"name": "br5"}], {}) == [f"create bridge br5: mac={stable_mac('br5', ())}, up=True"]
+    assert stable_mac("br5", ()).startswith("02:") and stable_mac("br5", ()) == stable_mac("br5", ())
+    # an owned bridge with a kernel-assigned MAC gets the stable one (a change); a given mac wins
+    floating = {"br0": Bridge(**{**EXISTING.__dict__, "mac": "02:aa:bb:cc:dd:ee"})}
+    assert summaries([{"name": "br0"}], floating) == ["update bridge br0: mac=02:42:ac:11:00:01"]
+    assert summaries([{"name": "br0", "mac": "02:aa:bb:cc:dd:ee"}], floating) == []
+    # adding a lower IPv4 address keeps the MAC the bridge already has
+    assert summaries([{"name": "br0", "addresses": ["10.0.0.1/8"]}], {"br0": EXISTING}) == [
+        "update bridge br0: add_addresses=['10.0.0.1/8']"
+    ]
+    # a bridge the collection does not own keeps whatever MAC it has
+    foreign = {"br0": Bridge(**{**EXISTING.__dict__, "mac": "02:aa:bb:cc:dd:ee", "owned": False})}
+    assert summaries([{"name": "br0"}], foreign) == []

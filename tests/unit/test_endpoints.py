@@ -9,13 +9,15 @@ from ansible_collections.netplumb.container.plugins.module_utils._endpoints impo
     check_against_networks,
     host_veth_name,
     ipam_requests,
-    kept_publish,
+    leftovers,
+    links,
     parse_containers,
     parse_publish,
-    removal,
-    wiring,
+    ports,
+    role_plan,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
 
 NETS = ["docker0", "backend"]
 
@@ -39,8 +41,9 @@ def test_publish_syntax(spec, expected):
     [
         ("80", "host port is required"),
         ("8080:80/icmp", "protocol 'icmp'"),
-        ("70000:80", "outside 1-65535"),
-        ("300.1.1.1:80:80", "invalid host address"),
+        ("70000:80", r"port: 70000 is out of range \(1-65535\)"),
+        ("0:80", r"port: 0 is out of range"),
+        ("300.1.1.1:80:80", "host address '300.1.1.1' is not a valid IP address"),
         ("8000-8002:80-81", "maps 3 host ports to 2"),
         ("9-8:80-81", "reversed"),
     ],
@@ -106,9 +109,20 @@ def test_container_errors(containers, message):
         parse_containers(containers, NETS)
 
 
-def test_wiring_docker_default():
-    eps = parse_containers([{"name": "web", "publish": ["8080:80"]}, {"name": "q", "mode": "none"}], NETS)
-    nets = {"docker0": {"bridge": "docker0", "mtu": 1500}, "backend": {"bridge": "br-back"}}
+def test_plan_and_fill_docker_default():
+    eps = parse_containers(
+        [{"name": "web", "publish": ["8080:80"]}, {"name": "q", "mode": "none"}, {"name": "h", "mode": "host"}], NETS
+    )
+    plan = role_plan(eps, DEFS)
+    assert plan["ipam"]["endpoints"] == [
+        {"name": "web", "mode": "bridge", "networks": [{"name": "docker0"}]},
+        {"name": "q", "mode": "none"},
+        {"name": "h", "mode": "host"},
+    ]
+    assert [n["name"] for n in plan["ipam"]["networks"]] == ["docker0", "backend"]
+    off = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+    assert plan["netns"] == [{"name": "web", "sysctls": off}, {"name": "q", "sysctls": off}]
+    assert plan["names"] == ["web", "q", "h"]
     allocs = {
         "docker0": {
             "web": {
@@ -119,9 +133,7 @@ def test_wiring_docker_default():
             }
         }
     }
-    out = wiring(eps, nets, allocs)
-    assert out["netns"] == [{"name": "web"}, {"name": "q"}]
-    assert out["veth"] == [
+    assert links(plan["veth"], allocs) == [
         {
             "name": host_veth_name("web", "docker0"),
             "bridge": "docker0",
@@ -137,22 +149,62 @@ def test_wiring_docker_default():
             },
         }
     ]
-    assert out["publish"] == {
-        "docker0": [
-            {
-                "host_ip": "0.0.0.0",
-                "host_port": 8080,
-                "container_port": 80,
-                "proto": "tcp",
-                "container_address": "172.17.0.2",
-            }
-        ],
-        "backend": [],
-    }
-    assert out["nat"] == [
-        {"network": "docker0", "publish": out["publish"]["docker0"]},
-        {"network": "backend", "publish": []},
+    assert ports(plan["ports"], allocs) == [
+        {
+            "network": "docker0",
+            "publish": [
+                {
+                    "endpoint": "web",
+                    "host_ip": "0.0.0.0",
+                    "host_port": 8080,
+                    "container_address": "172.17.0.2",
+                    "container_port": 80,
+                    "proto": "tcp",
+                }
+            ],
+        }
     ]
+    assert role_plan(eps, DEFS, disable_ipv6=False)["netns"] == [{"name": "web"}, {"name": "q"}]
+
+
+def alloc(ip):
+    return {"addresses": [f"{ip}/24"], "ipv4": ip, "gateway": ip.rsplit(".", 1)[0] + ".1"}
+
+
+@pytest.mark.parametrize(
+    "container,gateway_links",
+    [
+        ({"name": "a", "networks": ["backend", "docker0"]}, ["eth1"]),  # like Docker: not the internal one
+        ({"name": "a", "networks": ["docker0", "backend"]}, ["eth0"]),
+        ({"name": "a", "networks": ["backend"]}, []),  # internal only: no way out, no default route
+        ({"name": "a", "networks": ["docker0", "backend"], "gateway_network": "backend"}, ["eth1"]),
+    ],
+)
+def test_default_route_like_docker_or_chosen(container, gateway_links):
+    plan = role_plan(parse_containers([container], NETS), DEFS)
+    allocs = {"docker0": {"a": alloc("172.17.0.2")}, "backend": {"a": alloc("10.9.0.2")}}
+    out = links(plan["veth"], allocs)
+    assert [v["peer"]["name"] for v in out if "gateway" in v["peer"]] == gateway_links
+
+
+def test_fixed_mac_and_sysctls():
+    [ep] = parse_containers(
+        [{"name": "a", "mac": "02-AA-00-00-00-01", "sysctls": {"net.ipv4.ip_unprivileged_port_start": 0}}], NETS
+    )
+    plan = role_plan([ep], DEFS)
+    assert plan["netns"][0]["sysctls"]["net.ipv4.ip_unprivileged_port_start"] == "0"
+    out = links(plan["veth"], {"docker0": {"a": {**alloc("172.17.0.2"), "mac": "02:42:ac:11:00:02"}}})
+    assert out[0]["peer"]["mac"] == "02:aa:00:00:00:01"
+
+
+def test_leftovers_from_the_ipam_result():
+    removed = [{"name": "old", "mode": "bridge"}, {"name": "side", "mode": "container"}, {"name": "n", "mode": "none"}]
+    out = leftovers(removed, {"two": ["a", "old"]}, ["a"])
+    assert out == {
+        "netns": [{"name": "old"}, {"name": "n"}],
+        "veth": [{"name": host_veth_name("a", "two")}],
+        "names": ["old", "side", "n"],
+    }
 
 
 def test_host_veth_names_are_short_and_stable():
@@ -163,18 +215,31 @@ def test_host_veth_names_are_short_and_stable():
 
 
 DEFS = {
-    "docker0": {"name": "docker0", "subnet": "172.17.0.0/16", "gateway": "172.17.0.1"},
-    "backend": {"name": "backend", "subnet": "10.9.0.0/24", "gateway": "10.9.0.1", "internal": True},
+    net["name"]: net
+    for net in normalise_networks(
+        [
+            {"name": "docker0", "subnet": "172.17.0.0/16", "aux_addresses": {"router": "172.17.0.254"}},
+            {"name": "backend", "subnet": "10.9.0.0/24", "gateway": "10.9.0.1", "internal": True},
+        ]
+    )
 }
 
 
 @pytest.mark.parametrize(
     "containers,message",
     [
-        ([{"name": "a", "address": "10.0.0.5"}], r"10.0.0.5 is not a usable address of network docker0"),
-        ([{"name": "a", "address": "172.17.0.1"}], "not a usable address"),
-        ([{"name": "a", "address": "fd00::5"}], r"network docker0 \(none\)"),
+        ([{"name": "a", "address": "10.0.0.5"}], r"network docker0: endpoint a: address 10.0.0.5 is outside the sub"),
+        ([{"name": "a", "address": "172.17.0.1"}], "172.17.0.1 is the gateway of 172.17.0.0/16"),
+        ([{"name": "a", "address": "172.17.0.0"}], "172.17.0.0 is the network address of 172.17.0.0/16"),
+        ([{"name": "a", "address": "172.17.255.255"}], "is the broadcast address of 172.17.0.0/16"),
+        ([{"name": "a", "address": "172.17.0.254"}], "is the aux address 'router' of"),
+        ([{"name": "a", "address": "fd00::5"}], "network docker0: endpoint a: address fd00::5 has no IPv6 pool"),
         ([{"name": "a", "networks": ["backend"], "publish": ["80:80"]}], "backend is internal"),
+        ([{"name": "a", "gateway_network": "backend"}], "gateway_network 'backend' is not one of its networks"),
+        ([{"name": "a", "mac": "01:00:5e:00:00:01"}], "multicast MAC"),
+        ([{"name": "a", "sysctls": {"kernel.panic": 1}}], "'kernel.panic' is not a per-namespace sysctl"),
+        ([{"name": "a", "sysctls": {"net.ipv4.ip_forward": "é"}}], "is not printable ASCII"),
+        ([{"name": "a", "mode": "host", "mac": "02:00:00:00:00:01"}], "only apply to mode bridge"),
         ([{"name": "a", "publish": ["[::]:80:80"]}], "has no IPv6 subnet"),
     ],
 )
@@ -188,27 +253,30 @@ def test_udp_and_tcp_on_one_port_do_not_clash():
     check_against_networks(eps, DEFS)
 
 
-def test_removal_lists_own_namespaces_and_unlisted_names():
-    eps = parse_containers([{"name": "a"}, {"name": "h", "mode": "host"}, {"name": "s", "mode": "container:a"}], NETS)
-    assert removal(eps, NETS, ["old"]) == {
-        "netns": [{"name": "a"}, {"name": "old"}],
-        "ipam": {"docker0": [{"endpoint": "a"}, {"endpoint": "old"}], "backend": [{"endpoint": "old"}]},
-    }
+def test_a_huge_port_range_is_checked_in_one_pass():
+    """20000-65535 (issue 10: a quadratic check hung for minutes); a clash inside it is still found."""
+    eps = parse_containers([{"name": "a", "publish": ["20000-65535:20000-65535"]}], NETS)
+    assert len(eps[0].publish) == 45536
+    with pytest.raises(ValidationError, match=r"host port 0\.0\.0\.0:30000/tcp of b is already published by a"):
+        parse_containers(
+            [{"name": "a", "publish": ["20000-65535:20000-65535"]}, {"name": "b", "publish": ["30000:1"]}], NETS
+        )
 
 
-def test_kept_publish_withdraws_only_the_removed_containers_ports():
-    recorded = [
-        {
-            "name": "docker0",
-            "publish": [
-                {"host_port": 80, "container_address": "172.17.0.2"},
-                {"host_port": 81, "container_address": "172.17.0.3"},
-            ],
-        },
-        {"name": "gone-from-defs", "publish": []},
-    ]
-    networks = {"docker0": {"name": "docker0", "nat_config": {"network": "docker0", "bridge": "docker0"}}}
-    removed = {"docker0": {"web1": {"ipv4": "172.17.0.2"}}}
-    assert kept_publish(recorded, networks, removed) == [
-        {"network": "docker0", "bridge": "docker0", "publish": [{"host_port": 81, "container_address": "172.17.0.3"}]}
-    ]
+@pytest.mark.parametrize(
+    "first,second,clash",
+    [
+        ("127.0.0.1:80:80", "80:80", True),
+        ("80:80", "127.0.0.1:80:80", True),
+        ("127.0.0.1:80:80", "127.0.0.2:80:80", False),
+        ("[::]:80:80", "80:80", False),
+        ("10.0.0.1:80:80", "10.0.0.1:80:81", True),
+    ],
+)
+def test_host_port_clash_rule(first, second, clash):
+    containers = [{"name": "a", "publish": [first]}, {"name": "b", "publish": [second]}]
+    if clash:
+        with pytest.raises(ValidationError, match="is already published by a"):
+            parse_containers(containers, NETS)
+    else:
+        parse_containers(containers, NETS)

@@ -25,13 +25,16 @@ EXPECTED = """*filter
 :NETPLUMB-ISOLATION-STAGE-1 - [0:0]
 :NETPLUMB-ISOLATION-STAGE-2 - [0:0]
 :NETPLUMB - [0:0]
+:NETPLUMB-INPUT - [0:0]
 :NETPLUMB-USER - [0:0]
+-I INPUT 1 -m comment --comment netplumb.container -j NETPLUMB-INPUT
 -I FORWARD 1 -m comment --comment netplumb.container -j NETPLUMB-USER
 -I FORWARD 2 -m comment --comment netplumb.container -j NETPLUMB-FORWARD
 -A NETPLUMB-FORWARD -j NETPLUMB-ISOLATION-STAGE-1
 -A NETPLUMB-FORWARD -i br1 -o br1 -m comment --comment db -j DROP
 -A NETPLUMB-FORWARD -o br0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment web -j ACCEPT
 -A NETPLUMB-FORWARD -o br0 -m comment --comment web -j NETPLUMB
+-A NETPLUMB-FORWARD ! -i br0 -o br0 -m comment --comment web -j DROP
 -A NETPLUMB-FORWARD -i br0 ! -o br0 -m comment --comment web -j ACCEPT
 -A NETPLUMB-FORWARD -i br0 -o br0 -m comment --comment web -j ACCEPT
 -A NETPLUMB-ISOLATION-STAGE-1 ! -s 10.2.0.0/24 -o br1 -m comment --comment db -j DROP
@@ -45,12 +48,18 @@ COMMIT
 :NETPLUMB - [0:0]
 :NETPLUMB-POSTROUTING - [0:0]
 -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment netplumb.container -j NETPLUMB
--A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment netplumb.container -j NETPLUMB
+-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment netplumb.container -j NETPLUMB
 -I POSTROUTING 1 -m comment --comment netplumb.container -j NETPLUMB-POSTROUTING
 -A NETPLUMB -p tcp -m tcp --dport 8080 -m comment --comment web -j DNAT --to-destination 10.1.0.2:80
 -A NETPLUMB-POSTROUTING -s 10.1.0.0/24 ! -o br0 -m comment --comment web -j MASQUERADE
 -A NETPLUMB-POSTROUTING -s 10.1.0.0/24 -d 10.1.0.2/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT \
 -m comment --comment web -j MASQUERADE
+-A NETPLUMB-POSTROUTING -s 127.0.0.0/8 -o br0 -m comment --comment web -j MASQUERADE
+COMMIT
+*raw
+:NETPLUMB-PREROUTING - [0:0]
+-I PREROUTING 1 -m comment --comment netplumb.container -j NETPLUMB-PREROUTING
+-A NETPLUMB-PREROUTING -d 127.0.0.0/8 ! -i lo -j DROP
 COMMIT
 """
 
@@ -132,11 +141,14 @@ def test_v6_snat_hairpin_off_and_loopback_publish():
         "! -d ::1/128 -m addrtype --dst-type LOCAL -m comment --comment netplumb.container -j NETPLUMB"
     ]
     four = iptables.render(r, 4)
+    # hairpin off: no hairpin masquerade, but localhost on the host still reaches the port (issue 9.2)
     assert four["chains"]["nat"]["NETPLUMB-POSTROUTING"] == [
-        "-s 10.6.0.0/24 ! -o br6 -m comment --comment six -j SNAT --to-source 192.0.2.7"
+        "-s 10.6.0.0/24 ! -o br6 -m comment --comment six -j SNAT --to-source 192.0.2.7",
+        "-s 127.0.0.0/8 -o br6 -m comment --comment six -j MASQUERADE",
     ]
-    # hairpin off: no loopback publishing path, no hairpin masquerade
-    assert "127.0.0.0/8" in four["jumps"]["nat"]["OUTPUT"][0]
+    assert four["jumps"]["nat"]["OUTPUT"] == [
+        "-m addrtype --dst-type LOCAL -m comment --comment netplumb.container -j NETPLUMB"
+    ]
 
 
 def test_loopback_publish_with_hairpin_opens_output_and_masquerades_localhost():
@@ -182,7 +194,7 @@ def test_teardown_keeps_user_chain_with_rules():
             [dict(WEB, publish=[{"host_port": 80, "container_address": "10.1.0.2", "container_port": 0}])],
             "out of range",
         ),
-        ([dict(WEB, subnets=["10.1.0.0/33"])], "not a valid CIDR"),
+        ([dict(WEB, subnets=["10.1.0.0/33"])], "not a subnet in CIDR form"),
         ([dict(WEB, bridge="a-very-long-bridge-name")], "at most 15"),
         ([dict(DB, publish=WEB["publish"], subnets=["10.1.0.0/24"])], "internal network cannot publish"),
         ([WEB, dict(DB, subnets=["10.1.0.128/25"])], "overlap"),
@@ -215,3 +227,82 @@ def test_same_port_other_proto_or_ip_is_fine():
         "publish": [{"host_port": 8080, "container_address": "10.9.0.2", "proto": "udp"}],
     }
     assert rules(a, b, c)
+
+
+def test_cluster_subnets_forwarded_first_and_not_masqueraded():
+    net = dict(WEB, subnets=["10.244.1.0/24", "fd00:244:1::/64"], publish=[])
+    net["cluster_subnets"] = ["10.244.0.0/16", "fd00:244::/48"]
+    r = rules(net)
+    four, six = iptables.render(r, 4), iptables.render(r, 6)
+    assert four["chains"]["filter"]["NETPLUMB-FORWARD"][:2] == [
+        "-s 10.244.0.0/16 -o br0 -m comment --comment web -j ACCEPT",
+        "-j NETPLUMB-ISOLATION-STAGE-1",
+    ]
+    assert four["chains"]["nat"]["NETPLUMB-POSTROUTING"] == [
+        "-s 10.244.1.0/24 -d 10.244.0.0/16 ! -o br0 -m comment --comment web -j RETURN",
+        "-s 10.244.1.0/24 ! -o br0 -m comment --comment web -j MASQUERADE",
+    ]
+    assert six["chains"]["filter"]["NETPLUMB-FORWARD"][0] == (
+        "-s fd00:244::/48 -o br0 -m comment --comment web -j ACCEPT"
+    )
+    assert six["chains"]["nat"]["NETPLUMB-POSTROUTING"][0] == (
+        "-s fd00:244:1::/64 -d fd00:244::/48 ! -o br0 -m comment --comment web -j RETURN"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cluster", "message"),
+    [
+        (["10.244.0.0/33"], "cluster_subnets: '10.244.0.0/33' is not a subnet"),
+        ("10.244.0.0/16", "must be a list"),
+    ],
+)
+def test_bad_cluster_subnets(cluster, message):
+    with pytest.raises(ValidationError, match=message):
+        rules(dict(WEB, cluster_subnets=cluster))
+    with pytest.raises(ValidationError, match="internal network takes no cluster_subnets"):
+        rules(dict(DB, cluster_subnets=["10.244.0.0/16"]))
+
+
+def test_internal_input_gateway_drops_other_host_addresses():
+    four = iptables.render(rules(WEB, dict(DB, internal_input="gateway")), 4)
+    assert four["chains"]["filter"]["NETPLUMB-INPUT"] == [
+        "-i br1 -m addrtype --dst-type LOCAL -m addrtype ! --dst-type LOCAL --limit-iface-in "
+        "-m comment --comment db -j DROP"
+    ]
+    assert iptables.render(rules(WEB, DB), 4)["chains"]["filter"]["NETPLUMB-INPUT"] == []
+    with pytest.raises(ValidationError, match="internal_input gateway applies to internal networks only"):
+        rules(dict(WEB, internal_input="gateway"))
+    with pytest.raises(ValidationError, match="internal_input must be one of all, gateway, got 'none'"):
+        rules(dict(DB, internal_input="none"))
+
+
+def test_icc_false_writes_the_ipv6_side_of_an_ipv4_network():
+    from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import rendered_families
+
+    nets = [parse_network(dict(WEB, icc="false"))]
+    assert nets[0].icc is False
+    assert rendered_families(nets, "iptables") == [4, 6]
+    assert rendered_families([parse_network(WEB)], "iptables") == [4]
+    six = iptables.render(derive_rules(nets), 6)["chains"]["filter"]["NETPLUMB-FORWARD"]
+    assert "-i br0 -o br0 -m comment --comment web -j DROP" in six
+
+
+def test_strings_are_booleans_by_ansible_rules():
+    assert parse_network(dict(WEB, internal="no", publish=[])).internal is False
+    with pytest.raises(ValidationError, match="nat network web: icc: 'maybe' is not a boolean"):
+        parse_network(dict(WEB, icc="maybe"))
+
+
+def test_not_isolated_networks_reach_each_other_before_any_unpublished_drop():
+    a = dict(WEB, network="a", isolate=False, publish=[])
+    b = {"network": "b", "bridge": "br2", "subnets": ["10.3.0.0/24"], "isolate": False}
+    fwd = iptables.render(rules(a, b), 4)["chains"]["filter"]["NETPLUMB-FORWARD"]
+    assert fwd[:5] == [
+        "-j NETPLUMB-ISOLATION-STAGE-1",
+        "-i br0 ! -o br0 -m comment --comment a -j ACCEPT",
+        "-i br2 ! -o br2 -m comment --comment b -j ACCEPT",
+        "-o br0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment a -j ACCEPT",
+        "-o br0 -m comment --comment a -j NETPLUMB",
+    ]
+    assert "! -i br0 -o br0 -m comment --comment a -j DROP" in fwd

@@ -38,8 +38,9 @@ def render(*entries):
 def test_exact_rules_from_model():
     chains = render(WEB)
     assert chains["prerouting"] == [{"expr": [LOCAL, {"jump": {"target": "dnat"}}]}]
+    # a wildcard port: localhost on the host reaches it too (issue 9.2)
     assert chains["output"] == [
-        {"expr": [LOCAL, m(DADDR, {"prefix": {"addr": "127.0.0.0", "len": 8}}, "!="), {"jump": {"target": "dnat"}}]}
+        {"expr": [LOCAL, m({"meta": {"key": "nfproto"}}, "ipv4"), {"jump": {"target": "dnat"}}]}
     ]
     assert chains["dnat"] == [
         {
@@ -63,6 +64,10 @@ def test_exact_rules_from_model():
             ],
             "comment": "web",
         },
+        {
+            "expr": [m(SADDR, {"prefix": {"addr": "127.0.0.0", "len": 8}}), m(OIF, "br0"), {"masquerade": None}],
+            "comment": "web",
+        },
     ]
     assert chains["forward"] == [
         {"expr": [{"jump": {"target": "user"}}], "comment": "netplumb.container"},
@@ -72,6 +77,7 @@ def test_exact_rules_from_model():
             "comment": "web",
         },
         {"expr": [m(OIF, "br0"), {"jump": {"target": "published"}}], "comment": "web"},
+        {"expr": [m(IIF, "br0", "!="), m(OIF, "br0"), {"drop": None}], "comment": "web"},
         {"expr": [m(IIF, "br0"), m(OIF, "br0", "!="), {"accept": None}], "comment": "web"},
         {"expr": [m(IIF, "br0"), m(OIF, "br0"), {"accept": None}], "comment": "web"},
     ]
@@ -85,6 +91,10 @@ def test_exact_rules_from_model():
         {"expr": [m(IIF, "br0"), m(OIF, "br0", "!="), {"jump": {"target": "isolation-stage-2"}}], "comment": "web"}
     ]
     assert chains["isolation-stage-2"] == [{"expr": [m(OIF, "br0"), {"drop": None}], "comment": "web"}]
+    assert chains["raw-prerouting"] == [
+        {"expr": [m(DADDR, {"prefix": {"addr": "127.0.0.0", "len": 8}}), m(IIF, "lo", "!="), {"drop": None}]}
+    ]
+    assert chains["input"] == []
 
 
 def test_icc_false_snat_and_v6():
@@ -114,12 +124,15 @@ def test_icc_false_snat_and_v6():
     }
 
 
-def test_route_localnet_for_loopback_publish_with_hairpin_only():
-    pub = [{"host_ip": "127.0.0.1", "host_port": 8080, "container_address": "10.1.0.2"}]
-    assert sysctls_needed([parse_network(dict(WEB, publish=pub))])["net.ipv4.conf.br0.route_localnet"] == "1"
-    assert "net.ipv4.conf.br0.route_localnet" not in sysctls_needed(
-        [parse_network(dict(WEB, publish=pub, hairpin=False))]
-    )
+def test_route_localnet_on_every_bridge_a_localhost_dnat_reaches():
+    key = "net.ipv4.conf.br0.route_localnet"
+    for host_ip in ("127.0.0.1", "0.0.0.0", None):
+        pub = [{"host_ip": host_ip, "host_port": 8080, "container_address": "10.1.0.2"}]
+        for hairpin in (True, False):
+            assert sysctls_needed([parse_network(dict(WEB, publish=pub, hairpin=hairpin))])[key] == "1"
+    pub = [{"host_ip": "192.0.2.1", "host_port": 8080, "container_address": "10.1.0.2"}]
+    assert key not in sysctls_needed([parse_network(dict(WEB, publish=pub))])
+    assert key not in sysctls_needed([parse_network(dict(WEB, publish=[]))])
 
 
 def listing(chains, user_rules=()):
@@ -179,3 +192,30 @@ def test_merged_keeps_unlisted_options_and_record_roundtrip():
     merged = merge_network(have, want)
     assert (merged.icc, merged.hairpin, merged.masquerade) == (False, False, False)
     assert merged.publish == have.publish  # not given: kept
+
+
+def test_cluster_subnets_forwarded_first_and_not_masqueraded():
+    cluster = {"prefix": {"addr": "10.244.0.0", "len": 16}}
+    chains = render(dict(WEB, publish=[], cluster_subnets=["10.244.0.0/16"]))
+    assert chains["forward"][1] == {"expr": [m(SADDR, cluster), m(OIF, "br0"), {"accept": None}], "comment": "web"}
+    assert chains["forward"][2] == {"expr": [{"jump": {"target": "isolation-stage-1"}}]}
+    assert chains["postrouting"] == [
+        {"expr": [m(SADDR, SUBNET), m(DADDR, cluster), m(OIF, "br0", "!="), {"return": None}], "comment": "web"},
+        {"expr": [m(SADDR, SUBNET), m(OIF, "br0", "!="), {"masquerade": None}], "comment": "web"},
+    ]
+
+
+def test_internal_input_gateway():
+    internal = {"network": "db", "bridge": "br1", "subnets": ["10.2.0.0/24"], "internal": True}
+    chains = render(WEB, dict(internal, internal_input="gateway"))
+    assert chains["input"] == [
+        {
+            "expr": [
+                LOCAL,
+                m(IIF, "br1"),
+                m({"fib": {"result": "type", "flags": ["daddr", "iif"]}}, "local", "!="),
+                {"drop": None},
+            ],
+            "comment": "db",
+        }
+    ]

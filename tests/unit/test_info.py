@@ -105,7 +105,12 @@ def snapshot() -> dict:
                 }
             ],
         },
-        "registry": {"path": "/var/lib/netplumb/endpoints.json", "endpoints": ["agent", "batch", "web"]},
+        "registry": {
+            "path": "/var/lib/netplumb/ipam/definitions",
+            "endpoints": ["agent", "batch", "web"],
+            "modes": {"agent": "host", "batch": "none", "web": "bridge"},
+            "definitions": {"agent": "default", "batch": "default", "web": "default"},
+        },
         "firewall": {
             "nftables": {"table": "inet netplumb", "chains": {"dnat": 1}, "user_rules": 0},
             "iptables": {},
@@ -136,7 +141,7 @@ def test_clean_host_has_the_whole_structure_and_no_drift():
     assert modes == {
         "web": ("bridge", "web", True),
         "batch": ("none", "batch", True),
-        "agent": ("host-or-shared", None, True),
+        "agent": ("host", None, True),
     }
     web = next(e for e in out["endpoints"] if e["name"] == "web")
     assert web["ipam"] == [{"network": "docker0", "endpoint": "web", "addresses": ["172.17.0.2"]}]
@@ -171,7 +176,7 @@ def drift_of(snap: dict) -> list[tuple[str, str]]:
 def test_namespace_whose_record_is_gone():
     snap = snapshot()
     snap["ipam"]["docker0"]["endpoints"] = {}
-    snap["registry"]["endpoints"] = ["batch"]
+    snap["registry"] = {"path": "-", "endpoints": ["batch"], "modes": {"batch": "none"}, "definitions": {}}
     found = assemble(snap)["drift"]
     assert [(d["kind"], d["object"]) for d in found] == [
         ("netns_unrecorded", "netns web"),

@@ -60,7 +60,7 @@ def info(slice_: str, gateway: str, containers: dict[str, str], peers: list[dict
             }
             for n, a in containers.items()
         ]
-        + [{"name": "agent", "netns": None, "mode": "host-or-shared", "links": []}],
+        + [{"name": "agent", "netns": None, "mode": "host", "links": []}],
         "published": [
             {
                 "network": "docker0",
@@ -158,11 +158,11 @@ def test_endpoint_list(fleet):
     rows = fleet_endpoints(build_model(fleet))
     assert [(r["host"], r["name"], r["mode"], r["addresses"]) for r in rows] == [
         ("h1", "web", "bridge", ["10.244.0.2"]),
-        ("h1", "agent", "host-or-shared", []),
+        ("h1", "agent", "host", []),
         ("h2", "db", "bridge", ["10.244.1.2"]),
-        ("h2", "agent", "host-or-shared", []),
+        ("h2", "agent", "host", []),
         ("h3", "api", "bridge", ["10.244.2.2"]),
-        ("h3", "agent", "host-or-shared", []),
+        ("h3", "agent", "host", []),
     ]
     assert rows[0]["published"] == [{"host_ip": "0.0.0.0", "host_port": 8080, "container_port": 80, "proto": "tcp"}]
     assert rows[0]["interfaces"][0] == {

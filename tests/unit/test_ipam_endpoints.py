@@ -180,7 +180,7 @@ ERRORS = [
     ([], {"config": [{"endpoint": "a", "addresses": ["10.0.0.5", "10.0.0.6"]}]}, ValidationError, "more than one"),
     ([], {"config": eps("a", "a")}, ValidationError, "more than once"),
     ([], {"config": eps("a/b")}, ValidationError, "not allowed"),
-    ([], {"config": eps("a"), "network": "../etc"}, ValidationError, "network name"),
+    ([], {"config": eps("a"), "network": "../etc"}, ValidationError, "network '../etc' is not allowed"),
     ([], {"config": eps("a"), "subnet": None}, ValidationError, "needs a pool"),
     ([], {"config": None}, ValidationError, "non-empty config"),
     ([], {"config": eps("a"), "state": "bogus"}, ValidationError, "state must be"),

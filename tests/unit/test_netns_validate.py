@@ -60,3 +60,16 @@ def test_merged_needs_config():
 def test_bad_scope_prefix():
     with pytest.raises(ValidationError, match=r"scope\.prefix"):
         validate([], state="deleted", scope={"prefix": "a/"})
+
+
+@pytest.mark.parametrize("value", ["é", "a\x00b", "", "   ", None, [1], {"a": 1}, 1.5, "x" * 300])
+def test_bad_sysctl_values_name_option_and_value(value):
+    with pytest.raises(ValidationError) as caught:
+        validate([{"name": "a", "sysctls": {"net.ipv4.ip_forward": value}}])
+    assert "net.ipv4.ip_forward" in caught.value.msg and repr(value)[:20] in caught.value.msg
+
+
+@pytest.mark.parametrize("name", ["-a", "-", "--help"])
+def test_names_starting_with_a_dash(name):
+    with pytest.raises(ValidationError, match="not allowed"):
+        validate([{"name": name}])

@@ -46,7 +46,7 @@ def test_dual_stack_and_defaults():
         ([{"name": "a", "subnet": "10.0.0.0/24", "gateway": "10.0.1.1"}], r"\[0\]\.gateway: 10.0.1.1 is not a usable"),
         ([{"name": "a", "subnet": "10.0.0.0/24", "ip_range": "10.0.1.0/25"}], "not inside the subnet"),
         ([{"name": "a", "bridge": "x" * 16, "subnet": "10.0.0.0/24"}], "at most 15"),
-        ([{"name": "a", "subnet": "10.0.0.0/24", "mtu": 20}], "outside 68-65535"),
+        ([{"name": "a", "subnet": "10.0.0.0/24", "mtu": 20}], r"\[0\]\.mtu: 20 is out of range \(68-65535\)"),
         (
             [{"name": "a", "subnet": "10.0.0.0/16"}, {"name": "b", "subnet": "10.0.5.0/24"}],
             "subnets of a .* and b .* overlap",
@@ -57,3 +57,47 @@ def test_dual_stack_and_defaults():
 def test_errors_name_the_variable(networks, message):
     with pytest.raises(ValidationError, match=message):
         normalise_networks(networks)
+
+
+def test_null_is_dockers_default_and_empty_is_none():
+    assert [n["name"] for n in normalise_networks(None)] == ["docker0"]
+    assert normalise_networks([]) == []
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [("false", False), ("no", False), ("0", False), (0, False), ("true", True), ("yes", True), ("1", True)],
+)
+def test_flags_are_read_with_ansibles_rules(value, expected):
+    [net] = normalise_networks(
+        [{"name": "a", "subnet": "10.0.0.0/24", "icc": value, "masquerade": value, "internal": value}]
+    )
+    assert (net["icc"], net["masquerade"], net["internal"]) == (expected, expected, expected)
+    assert net["nat_config"]["icc"] is expected and net["nat_config"]["internal"] is expected
+
+
+@pytest.mark.parametrize("key", ["icc", "masquerade", "internal"])
+def test_unreadable_flag_names_the_variable_and_value(key):
+    with pytest.raises(ValidationError, match=rf"^nets\[0\]\.{key}: 'maybe' is not a boolean"):
+        normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", key: "maybe"}], "nets")
+
+
+@pytest.mark.parametrize("name", ["-web", "a/b", "a b", "nét", "../../../../etc/fz", ".hidden", "_x", "x" * 65, 7])
+def test_network_names_follow_the_one_rule(name):
+    with pytest.raises(ValidationError, match=r"^bridge_network_networks\[0\]\.name .* is not allowed"):
+        normalise_networks([{"name": name, "bridge": "br0", "subnet": "10.0.0.0/24"}])
+
+
+def test_mtu_as_a_string_is_read_and_bad_aux_address_named():
+    [net] = normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", "mtu": "1400"}])
+    assert net["mtu"] == 1400
+    with pytest.raises(ValidationError, match=r"\[0\]\.aux_addresses\.r: 10\.9\.0\.1 is outside"):
+        normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", "aux_addresses": {"r": "10.9.0.1"}}])
+
+
+def test_outbound_address_goes_to_nat():
+    [net] = normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", "outbound_address": "198.18.0.11"}])
+    assert net["nat_config"]["outbound_address"] == "198.18.0.11"
+    with pytest.raises(ValidationError, match=r"\[0\]\.outbound_address: fd00::1 is not an IPv4 address"):
+        normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", "outbound_address": "fd00::1"}])
+    assert "outbound_address" not in normalise_networks([{"name": "a", "subnet": "10.0.0.0/24"}])[0]["nat_config"]

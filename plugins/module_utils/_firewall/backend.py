@@ -1,6 +1,6 @@
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Talking to the firewall tools and choosing a backend (the policy record is a _store.JsonStore).
+"""Talking to the firewall tools: one read of everything into a Snapshot, the backend choice (pure), sysctls.
 
 Every command runs in the namespace of the calling thread (a child inherits
 it), so the engine works inside whatever namespace it is run in.
@@ -8,6 +8,7 @@ it), so the engine works inside whatever namespace it is run in.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -109,17 +110,46 @@ def ipt_has_own(have: dict[str, Any]) -> bool:
     return any(have[t]["chains"] or have[t]["jumps"] for t in iptables.TABLES)
 
 
-def choose(requested: str, recorded: str | None) -> tuple[str, str | None, str]:
-    """(backend, iptables variant, why). Refuses mixes that would silently break traffic."""
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """Everything the engine needs to know about the firewall, read once per run."""
+
+    has_nft: bool
+    nft: dict[str, Any] | None  # the table inet netplumb, parsed (None: absent)
+    variants: tuple[str, ...]  # iptables variants whose tools are installed
+    default_variant: str  # what plain ``iptables`` is
+    legacy_in_use: bool  # legacy x_tables exist in this namespace (IPv4)
+    ipt: dict[tuple[str, int], dict[str, Any]]  # (variant, family) -> parsed iptables-save
+    drops: tuple[tuple[str, str], ...]  # (owner, what) of forward drops outside the collection's objects
+
+
+def read_snapshot() -> Snapshot:
     has_nft = bool(shutil.which("nft"))
-    variants = [v for v in ("nft", "legacy") if _variant_available(v)]
-    own_ipt = [v for v in variants if ipt_has_own(ipt_read(v, 4))]
-    own_nft = has_nft and nft_read() is not None
-    drops = nft_forward_drops()
-    if "legacy" in variants and legacy_in_use():
-        pol = ipt_read("legacy", 4)["filter"]["policies"].get("FORWARD")
-        if pol == "DROP":
-            drops.append(("iptables-legacy", "iptables-legacy filter FORWARD (policy DROP)"))
+    default = default_variant()
+    variants = tuple(
+        v for v in ("nft", "legacy") if shutil.which(f"iptables-{v}") or (shutil.which("iptables") and default == v)
+    )
+    ipt = {(v, fam): ipt_read(v, fam) for v in variants for fam in (4, 6)}
+    drops = nft_forward_drops() if has_nft else []
+    if "legacy" in variants and legacy_in_use() and ipt[("legacy", 4)]["filter"]["policies"].get("FORWARD") == "DROP":
+        drops.append(("iptables-legacy", "iptables-legacy filter FORWARD (policy DROP)"))
+    return Snapshot(
+        has_nft=has_nft,
+        nft=nft_read() if has_nft else None,
+        variants=variants,
+        default_variant=default,
+        legacy_in_use=legacy_in_use(),
+        ipt=ipt,
+        drops=tuple(drops),
+    )
+
+
+def choose(snap: Snapshot, requested: str, recorded: str | None) -> tuple[str, str | None, str]:
+    """(backend, iptables variant, why): a pure function of what is there, what is asked and what is recorded.
+    Refuses mixes that would silently break traffic."""
+    own_ipt = [v for v in snap.variants if ipt_has_own(snap.ipt[(v, 4)])]
+    own_nft = snap.nft is not None
+    drops = list(snap.drops)
     if requested == "auto":
         if own_nft and own_ipt and recorded is None:
             raise ConflictError(
@@ -132,19 +162,19 @@ def choose(requested: str, recorded: str | None) -> tuple[str, str | None, str]:
             backend, why = "nftables", "table inet netplumb exists"
         elif own_ipt:
             backend, why = "iptables", "NETPLUMB chains exist"
-        elif drops or legacy_in_use():
+        elif drops or snap.legacy_in_use:
             backend, why = (
                 "iptables",
                 "iptables rules are in use (" + (drops[0][1] if drops else "legacy tables") + ")",
             )
-        elif has_nft:
+        elif snap.has_nft:
             backend, why = "nftables", "no other firewall in the way"
         else:
             backend, why = "iptables", "nft is not installed"
     else:
         backend, why = requested, "requested"
     if backend == "nftables":
-        if not has_nft:
+        if not snap.has_nft:
             raise KernelError("nat backend nftables: the nft command is not installed (install nftables)")
         if drops:
             raise ConflictError(
@@ -154,8 +184,8 @@ def choose(requested: str, recorded: str | None) -> tuple[str, str | None, str]:
                 "or set that FORWARD policy to ACCEPT"
             )
         return backend, None, why
-    variant = own_ipt[0] if own_ipt else ("legacy" if legacy_in_use() else default_variant())
-    if variant not in variants:
+    variant = own_ipt[0] if own_ipt else ("legacy" if snap.legacy_in_use else snap.default_variant)
+    if variant not in snap.variants:
         raise KernelError(f"nat backend iptables: the iptables-{variant} tools are not installed")
     tool = "iptables-" + variant
     foreign = [d for owner, d in drops if owner != tool]
@@ -168,7 +198,28 @@ def choose(requested: str, recorded: str | None) -> tuple[str, str | None, str]:
     return backend, variant, why
 
 
-def _variant_available(variant: str) -> bool:
-    return bool(shutil.which(f"iptables-{variant}")) or (
-        bool(shutil.which("iptables")) and default_variant() == variant
-    )
+# --- sysctls (of the namespace the calling thread is in) ----------------------------------------
+
+
+def sysctl_path(key: str) -> str:
+    """/proc/sys path of a dotted key; an interface name in net.*.conf.<dev>.* may itself hold dots."""
+    parts = key.split(".")
+    if parts[1:3] == ["ipv4", "conf"] or parts[1:3] == ["ipv6", "conf"]:
+        parts = [*parts[:3], ".".join(parts[3:-1]), parts[-1]]
+    return "/proc/sys/" + "/".join(parts)
+
+
+def read_sysctl(key: str) -> str | None:
+    try:
+        with open(sysctl_path(key), encoding="ascii") as handle:
+            return " ".join(handle.read().split())
+    except FileNotFoundError:
+        return None
+
+
+def write_sysctl(key: str, value: str) -> None:
+    try:
+        with open(sysctl_path(key), "w", encoding="ascii") as handle:
+            handle.write(value)
+    except OSError as exc:
+        raise KernelError(f"sysctl {key}={value} failed: {exc.strerror}") from None

@@ -7,36 +7,63 @@ The objects the planner sees are networks, kept in a record on the host
 rename + fsync). The firewall is derived from the WHOLE recorded set after
 merging, so one run changes the ruleset in one transaction per backend, and
 only when the kernel's ruleset differs from the rendering (which also
-restores rules after a firewall reload or flush). Order of a run: sysctls,
-firewall, record.
+restores rules after a firewall reload or flush).
+
+One cycle (``run``): validate all input -> take the record lock (a context,
+held to the end) -> read the record and the firewall once (a Snapshot) ->
+plan (pure; every step carries what it applies) -> apply unless in check mode,
+in the order sysctls, firewall, record.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
+import re
 from typing import Any, Hashable
 
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import (
+    ConflictError,
+    NetplumbError,
+    ValidationError,
+)
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import backend as bk
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import iptables, nftables
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
     Network,
-    check_network_name,
+    Publish,
+    check_in_subnets,
     check_policy,
     derive_rules,
-    families,
     merge_network,
     network_from_dict,
     network_to_dict,
     parse_network,
+    parse_publish,
+    rendered_families,
+    sort_publish,
     sysctls_needed,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._model import Action
-from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
-from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
-from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore, StoreLock
-from ansible_collections.netplumb.container.plugins.module_utils._validate import check_unique
+from ansible_collections.netplumb.container.plugins.module_utils._model import STATES, Action
+from ansible_collections.netplumb.container.plugins.module_utils._plan import (
+    NamedResource,
+    Scope,
+    diff_view,
+    plan,
+    target_state,
+)
+from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
+from ansible_collections.netplumb.container.plugins.module_utils._validate import (
+    check_netns_name,
+    check_network_name,
+    check_unique,
+    parse_bool,
+)
 
 BACKENDS = ("auto", "nftables", "iptables")
+RECORD_PATH_MAX = 120
+_RECORD_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]+$")
 
 
 class NatResource(NamedResource):
@@ -62,200 +89,366 @@ class NatResource(NamedResource):
         return [Action("delete", self.kind, obj.name, phase=3)]
 
 
-class NatEngine:
-    resource = NatResource()
-    check_mode = False  # set by converge(): in check mode a bridge that does not exist yet is a warning
+RESOURCE = NatResource()
 
-    def __init__(self) -> None:
-        self.warnings: list[str] = []
-        self._lock: StoreLock | None = None
-        self._store = record_store(bk.DEFAULT_RECORD)
-        self._pending: dict[str, Any] = {}
-        self._after: list[Network] = []
-        self._record_written = False
-        self._chosen: dict[str, Any] = {}
 
-    def validate(self, params: dict[str, Any]) -> list[Network]:
-        if params.get("backend", "auto") not in BACKENDS:
-            raise ValidationError(f"nat backend must be one of {', '.join(BACKENDS)}")
-        config = params.get("config") or []
-        if params["state"] in ("merged", "replaced") and not config:
-            raise ValidationError(f"state={params['state']} needs a non-empty config")
-        self._store = record_store(params.get("record_path") or bk.DEFAULT_RECORD)
-        if params["state"] == "deleted":  # only the names matter when deleting
-            return [Network(name=check_network_name(e.get("network")), bridge="-", subnets=()) for e in config]
-        want = [parse_network(entry) for entry in config]
-        check_unique(want, lambda n: n.name, "nat network")
-        check_policy(want)
-        return want
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """The validated input. ``endpoints`` set: only these endpoints' ports (``ports``: network -> ports)."""
 
-    def read(self, nl: Netlink, want: list[Network], params: dict[str, Any]) -> dict[Hashable, Network]:
-        # Held from reading the record until it is written back (extra_result), so that concurrent runs
-        # keep each other's networks. Check mode changes nothing, so it need not wait (nor create the lock file).
-        if not self.check_mode:
-            self._lock = self._store.locked(write=True)
-        try:
-            record = self._store.read() or {"backend": None, "variant": None}
-            record.setdefault("networks", [])
-            self._record = record
-            return {n["name"]: network_from_dict(n) for n in record["networks"]}
-        except BaseException:
-            self._release()
-            raise
+    state: str
+    backend: str
+    store: JsonStore
+    want: list[Network]
+    scope: Scope | None
+    force: bool
+    endpoints: frozenset[str] | None = None
+    ports: dict[str, list[Publish]] = dataclasses.field(default_factory=dict)
 
-    def derive(self, nl: Netlink, have: dict, after: dict, params: dict[str, Any]) -> list[Action]:
-        """The firewall and sysctl actions that follow from the whole policy ``after``. Read-only."""
-        try:
-            return self._derive(nl, have, after, params)
-        except BaseException:
-            self._release()
-            raise
+    @property
+    def listed(self) -> set[str]:
+        return {n.name for n in self.want} | set(self.ports)
 
-    def _derive(self, nl: Netlink, have: dict, after: dict, params: dict[str, Any]) -> list[Action]:
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    backend: str | None
+    variant: str | None
+    networks: dict[Hashable, Network]
+
+
+# --- what each step applies ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SysctlWrite:
+    key: str
+    value: str
+
+    def apply(self) -> None:
+        bk.write_sysctl(self.key, self.value)
+
+
+@dataclasses.dataclass(frozen=True)
+class NftBatch:
+    batch: dict[str, Any]
+
+    def apply(self) -> None:
+        bk.nft_apply(self.batch)
+
+
+@dataclasses.dataclass(frozen=True)
+class IptRestore:
+    variant: str
+    family: int
+    text: str
+
+    def apply(self) -> None:
+        bk.ipt_apply(self.variant, self.family, self.text)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordWrite:
+    store: JsonStore
+    data: dict[str, Any]
+
+    def apply(self) -> None:
+        if self.data.get("networks"):
+            self.store.write(self.data)
+            return
+        # No network left: the record goes, with its lock and the directory once empty (teardown leaves nothing).
+        for path in (self.store.path, self.store.lock_path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(self.store.directory)
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    action: Action
+    payload: SysctlWrite | NftBatch | IptRestore | RecordWrite
+
+
+# --- the cycle ----------------------------------------------------------------------------------
+
+
+def run(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """The whole nat cycle in the namespace the calling thread is in; returns the result, raises NetplumbError."""
+    req = validate(params)
+    warnings: list[str] = []
+    # Held from reading the record until it is written back, so concurrent runs keep each other's
+    # networks. Check mode changes nothing: a shared lock, and none (no lock file) if nothing was recorded.
+    with req.store.locked(write=not check_mode):
+        record = read_record(req.store)
+        have = record.networks
+        after = target(req, have)
         networks = sorted(after.values(), key=lambda n: n.name)
         check_policy(networks)  # the merged set: clashes with recorded networks fail here, before any change
-        self._after = networks
-        recorded = self._record.get("backend") if self._record["networks"] else None
-        name, variant, why = bk.choose(params.get("backend") or "auto", recorded)
-        self._chosen = {"backend": name, "backend_reason": why}
-        if variant:
-            self._chosen["iptables_variant"] = variant
-        actions = self._sysctl_actions(nl, networks)
-        actions += self._other_backend_teardown(name, variant)
-        actions += self._firewall_actions(name, variant, networks)
-        switched = recorded is not None and (recorded != name or self._record.get("variant") != variant)
-        if switched and networks and have == after:  # otherwise a network action writes the record
-            actions.append(Action("update", "nat record", self._store.path, params={"backend": name}, phase=3))
-        return actions
-
-    def _sysctl_actions(self, nl: Netlink, networks: list[Network]) -> list[Action]:
-        actions = []
-        for key, value in sysctls_needed(networks).items():
-            current = nl.read_sysctl(None, key)
-            if current is None and self.check_mode and key.startswith("net.ipv4.conf."):
-                self.warnings.append(f"nat: sysctl {key} does not exist (yet): its bridge is missing")
-            elif current is None:
-                hint = " (load br_netfilter: modprobe br_netfilter)" if key.startswith("net.bridge.") else ""
-                if ".conf." in key and "route_localnet" in key:
-                    hint = " (create the bridge first)"
-                raise ValidationError(f"nat: sysctl {key} does not exist in this namespace{hint}")
-            if current != value:
-                actions.append(Action("update", "sysctl", key, params={"value": value, "was": current}, phase=1))
-        return actions
-
-    def _other_backend_teardown(self, name: str, variant: str | None) -> list[Action]:
-        """Switching backends: remove what the collection left in the other one."""
-        actions = []
-        if name == "iptables" and bk.shutil.which("nft"):
-            have = bk.nft_read()
-            batch = nftables.teardown(have) if have and not _nft_only_user(have) else None
-            if batch:
-                self._pending["nft-teardown"] = batch
-                actions.append(Action("delete", "nftables", "nft-teardown", params={"table": "inet netplumb"}, phase=2))
-        for other in ("nft", "legacy"):
-            if name == "iptables" and other == variant:
-                continue
-            if not bk._variant_available(other):
-                continue
-            for fam in (4, 6):
-                have = bk.ipt_read(other, fam)
-                text = iptables.teardown_payload(have) if not iptables.empty(have) else None
-                if text:
-                    key = f"iptables-{other}/ipv{fam}-teardown"
-                    self._pending[key] = (other, fam, text)
-                    actions.append(Action("delete", "iptables", key, params={"chains": "NETPLUMB*"}, phase=2))
-        return actions
-
-    def _firewall_actions(self, name: str, variant: str | None, networks: list[Network]) -> list[Action]:
-        rules = derive_rules(networks)
-        if name == "nftables":
-            have = bk.nft_read()
-            if not networks:
-                batch = nftables.teardown(have) if have and not _nft_only_user(have) else None
-                if batch:
-                    self._pending["netplumb"] = batch
-                    return [Action("delete", "nftables", "netplumb", params={"table": "inet netplumb"}, phase=2)]
-                return []
-            if have is not None and self._record.get("backend") != "nftables" and not nftables.marked(have):
-                raise ConflictError(
-                    "nat: table inet netplumb exists but was not made by netplumb.container (no ownership mark, "
-                    "not in the record); refusing to rewrite it (delete it, or use backend: iptables)"
-                )
-            want = nftables.render(rules)
-            stale = nftables.differs(want, have)
-            if not stale:
-                return []
-            self._pending["netplumb"] = nftables.transaction(want, have)
-            op = "create" if have is None else "update"
-            count = sum(len(v) for v in want.values())
-            return [
-                Action(
-                    op,
-                    "nftables",
-                    "netplumb",
-                    params={"table": "inet netplumb", "chains": stale, "rules": count},
-                    phase=2,
-                )
-            ]
-        actions = []
-        for fam in (4, 6):
-            have = bk.ipt_read(variant, fam)
-            key = f"iptables-{variant}/ipv{fam}"
-            if fam not in families(networks):
-                text = iptables.teardown_payload(have) if not iptables.empty(have) else None
-                if text:
-                    self._pending[key] = (variant, fam, text)
-                    actions.append(Action("delete", "iptables", key, params={"chains": "NETPLUMB*"}, phase=2))
-                continue
-            want = iptables.render(rules, fam)
-            stale = iptables.differs(want, have)
-            if stale:
-                self._pending[key] = (variant, fam, iptables.payload(want, have))
-                count = sum(len(v) for t in want["chains"].values() for v in t.values())
-                actions.append(Action("update", "iptables", key, params={"chains": stale, "rules": count}, phase=2))
-        return actions
-
-    def apply(self, nl: Netlink, action: Action) -> None:
-        try:
-            self._apply(action, nl)
-        except BaseException:
-            self._release()
-            raise
-
-    def _apply(self, action: Action, nl: Netlink) -> None:
-        if action.kind == "sysctl":
-            nl.write_sysctl(None, action.name, action.params["value"])
-        elif action.kind == "nftables":
-            bk.nft_apply(self._pending[action.name])
-        elif action.kind == "iptables":
-            variant, fam, text = self._pending[action.name]
-            bk.ipt_apply(variant, fam, text)
-        elif not self._record_written:
-            self._record_written = True
-            self._store.write(
-                {
-                    "backend": self._chosen["backend"] if self._after else None,
-                    "variant": self._chosen.get("iptables_variant") if self._after else None,
-                    "networks": [network_to_dict(n) for n in self._after],
-                },
+        snap = bk.read_snapshot()
+        recorded = record.backend if have else None
+        backend, variant, why = bk.choose(snap, req.backend, recorded)
+        steps = sysctl_steps(networks, check_mode, warnings)
+        steps += other_backend_steps(snap, backend, variant, req.store.path)
+        steps += firewall_steps(snap, backend, variant, networks, record, req.store.path)
+        data = {
+            "backend": backend if networks else None,
+            "variant": variant if networks else None,
+            "networks": [network_to_dict(n) for n in networks],
+        }
+        write = RecordWrite(req.store, data)
+        net_actions = plan(RESOURCE, have, after)
+        steps += [Step(a, write) for a in net_actions]
+        switched = recorded is not None and (recorded != backend or record.variant != variant)
+        if switched and networks and not net_actions:
+            steps.append(
+                Step(Action("update", "nat record", req.store.path, params={"backend": backend}, phase=3), write)
             )
+        steps.sort(key=lambda s: s.action.phase)
+        if not check_mode:
+            apply_steps(steps)
+    shown = sorted(k for k in set(have) | set(after) if k in req.listed or have.get(k) != after.get(k))
+    result: dict[str, Any] = {
+        "backend": backend,
+        "backend_reason": why,
+        "changed": bool(steps),
+        "actions": [s.action.to_result() for s in steps],
+        "before": [network_to_dict(have[k]) for k in shown if k in have],
+        "after": [network_to_dict(after[k]) for k in shown if k in after],
+        "diff": diff_view(RESOURCE, have, after, network_to_dict),
+    }
+    if variant:
+        result["iptables_variant"] = variant
+    if warnings:
+        result["warnings"] = warnings
+    return result
 
-    def render(self, obj: Network) -> dict[str, Any]:
-        return network_to_dict(obj)
 
-    def extra_result(self) -> dict[str, Any]:
-        """Called by converge() when the run is done: also the end of the record lock."""
-        self._release()
-        return dict(self._chosen)
+def apply_steps(steps: list[Step]) -> None:
+    """Apply in order; a payload shared by several steps (the record) is applied once."""
+    done: list[Action] = []
+    applied: list[Any] = []
+    for step in steps:
+        try:
+            if not any(step.payload is p for p in applied):
+                step.payload.apply()
+                applied.append(step.payload)
+        except NetplumbError as exc:
+            exc.done = done
+            raise
+        done.append(step.action)
 
-    def _release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+
+def validate(params: dict[str, Any]) -> Request:
+    backend = params.get("backend") or "auto"
+    if backend not in BACKENDS:
+        raise ValidationError(f"nat backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    state = params.get("state") or "merged"
+    if state not in STATES:
+        raise ValidationError(f"nat state must be one of {', '.join(STATES)}, got {state!r}")
+    store = record_store(params.get("record_path") or bk.DEFAULT_RECORD)
+    config = params.get("config") or []
+    scope = Scope(prefix=params["scope"]["prefix"]) if params.get("scope") else None
+    force = parse_bool(params.get("force"), "nat force", False)
+    common = {"state": state, "backend": backend, "store": store, "scope": scope, "force": force}
+    if params.get("endpoints") is not None:
+        return validate_endpoints(params, config, common)
+    if state in ("merged", "replaced") and not config:
+        raise ValidationError(f"nat: state={state} needs a non-empty config")
+    if state == "deleted":  # only the names matter when deleting
+        names = [check_network_name(e.get("network"), "nat network") for e in config]
+        return Request(want=[Network(name=n, bridge="-", subnets=()) for n in names], **common)
+    want = [parse_network(entry) for entry in config]
+    check_unique(want, lambda n: n.name, "nat network")
+    check_policy(want)
+    return Request(want=want, **common)
+
+
+def validate_endpoints(params: dict[str, Any], config: list[dict[str, Any]], common: dict[str, Any]) -> Request:
+    """``endpoints`` given: the call manages only the published ports of these endpoints."""
+    if common["state"] != "merged":
+        raise ValidationError(
+            f"nat: endpoints works only with state=merged (got state={common['state']}); "
+            "withdraw an endpoint's ports by listing it in endpoints with no ports in config"
+        )
+    raw = params["endpoints"]
+    if not isinstance(raw, list):
+        raise ValidationError(f"nat: endpoints must be a list of endpoint names, got {raw!r}")
+    endpoints = [check_netns_name(e, "nat endpoints: endpoint") for e in raw]
+    check_unique(endpoints, lambda e: e, "nat endpoints: endpoint")
+    ports: dict[str, list[Publish]] = {}
+    for entry in config:
+        name = check_network_name(entry.get("network"), "nat network")
+        where = f"nat network {name}"
+        extra = sorted(k for k, v in entry.items() if v is not None and k not in ("network", "publish"))
+        if extra:
+            raise ValidationError(
+                f"{where}: with endpoints, config entries take only network and publish "
+                f"(the network's other options stay as recorded), got {', '.join(extra)}"
+            )
+        if name in ports:
+            raise ValidationError(f"nat network {name} is listed more than once in config")
+        ports[name] = []
+        for item in entry.get("publish") or []:
+            for pub in parse_publish(item, where, None):
+                if pub.endpoint is None or pub.endpoint not in endpoints:
+                    raise ValidationError(
+                        f"{where}: publish {pub.label()} names endpoint {pub.endpoint!r}, which is not in "
+                        f"endpoints ({', '.join(endpoints) or 'empty'}); with endpoints every port needs its endpoint"
+                    )
+                ports[name].append(pub)
+    return Request(want=[], endpoints=frozenset(endpoints), ports=ports, **common)
+
+
+def target(req: Request, have: dict[Hashable, Network]) -> dict[Hashable, Network]:
+    """The recorded networks when the run is done."""
+    if req.endpoints is None:
+        return target_state(RESOURCE, have, req.want, req.state, req.scope, req.force)
+    after = dict(have)
+    for name in sorted(set(have) | set(req.ports)):
+        given = req.ports.get(name, [])
+        net = have.get(name)
+        if net is None:
+            if given:
+                raise ValidationError(
+                    f"nat network {name} is not recorded, so endpoint ports cannot be published on it "
+                    f"({', '.join(sorted({p.endpoint or '' for p in given}))}); the network must exist first "
+                    "(a nat call with its definition)"
+                )
+            continue  # withdrawing from a network that is not there: nothing to do
+        for pub in given:
+            check_in_subnets(pub, f"nat network {name} (endpoint {pub.endpoint})", list(net.subnets))
+        if given and net.internal:
+            raise ValidationError(f"nat network {name} is internal: it cannot publish ports")
+        kept = [p for p in net.publish if p.endpoint not in req.endpoints]
+        publish = sort_publish(kept + given)
+        if publish != net.publish:
+            after[name] = dataclasses.replace(net, publish=publish)
+    return after
+
+
+def read_record(store: JsonStore) -> Record:
+    data = store.read() or {}
+    try:
+        networks = {n["name"]: network_from_dict(n) for n in data.get("networks") or []}
+    except (KeyError, TypeError, ValidationError) as exc:
+        raise store.corrupt(f"a recorded network is unreadable ({exc})") from None
+    return Record(data.get("backend"), data.get("variant"), networks)
+
+
+def sysctl_steps(networks: list[Network], check_mode: bool, warnings: list[str]) -> list[Step]:
+    steps = []
+    for key, value in sysctls_needed(networks).items():
+        current = bk.read_sysctl(key)
+        if current is None and check_mode and key.startswith("net.ipv4.conf."):
+            warnings.append(f"nat: sysctl {key} does not exist (yet): its bridge is missing")
+            # A bridge made later in the play starts with the namespace's default.
+            current = bk.read_sysctl("net.ipv4.conf.default." + key.rsplit(".", 1)[1])
+        elif current is None:
+            hint = " (load br_netfilter: modprobe br_netfilter)" if key.startswith("net.bridge.") else ""
+            if "route_localnet" in key:
+                hint = " (create the bridge first)"
+            raise ValidationError(f"nat: sysctl {key} does not exist in this namespace{hint}")
+        if current != value:
+            action = Action("update", "sysctl", key, params={"value": value, "was": current}, phase=1)
+            steps.append(Step(action, SysctlWrite(key, value)))
+    return steps
+
+
+def _delete_ipt(variant: str, fam: int, text: str, suffix: str = "") -> Step:
+    key = f"iptables-{variant}/ipv{fam}{suffix}"
+    return Step(
+        Action("delete", "iptables", key, params={"chains": "NETPLUMB*"}, phase=2), IptRestore(variant, fam, text)
+    )
+
+
+def check_owner(found: str | None, path: str, where: str) -> None:
+    """One firewall table holds the rules of one record: another record's rules are never replaced."""
+    if found is not None and found != path:
+        raise ConflictError(
+            f"nat: {where} holds the rules of the record {found}, but this run's record_path is {path}; "
+            f"one table holds one record (use record_path: {found}, or delete that policy with it first)"
+        )
+
+
+def other_backend_steps(snap: bk.Snapshot, backend: str, variant: str | None, path: str) -> list[Step]:
+    """Switching backends: remove what the collection left in the other one."""
+    steps = []
+    if backend == "iptables" and snap.nft is not None and not _nft_only_user(snap.nft):
+        check_owner(nftables.owner(snap.nft), path, "table inet netplumb")
+        batch = nftables.teardown(snap.nft)
+        if batch:
+            action = Action("delete", "nftables", "nft-teardown", params={"table": "inet netplumb"}, phase=2)
+            steps.append(Step(action, NftBatch(batch)))
+    for other in snap.variants:
+        if backend == "iptables" and other == variant:
+            continue
+        for fam in (4, 6):
+            have = snap.ipt[(other, fam)]
+            text = iptables.teardown_payload(have) if not iptables.empty(have) else None
+            if text:
+                check_owner(iptables.owner(have), path, f"the iptables-{other} NETPLUMB chains")
+                steps.append(_delete_ipt(other, fam, text, "-teardown"))
+    return steps
+
+
+def firewall_steps(
+    snap: bk.Snapshot, backend: str, variant: str | None, networks: list[Network], record: Record, path: str
+) -> list[Step]:
+    rules = derive_rules(networks, owner=path)
+    if backend == "nftables":
+        have = snap.nft
+        check_owner(nftables.owner(have), path, "table inet netplumb")
+        if not networks:
+            if have is None or _nft_only_user(have):
+                return []
+            action = Action("delete", "nftables", "netplumb", params={"table": "inet netplumb"}, phase=2)
+            return [Step(action, NftBatch(nftables.teardown(have) or {}))]
+        if have is not None and record.backend != "nftables" and not nftables.marked(have):
+            raise ConflictError(
+                "nat: table inet netplumb exists but was not made by netplumb.container (no ownership mark, "
+                "not in the record); refusing to rewrite it (delete it, or use backend: iptables)"
+            )
+        want = nftables.render(rules)
+        stale = nftables.differs(want, have)
+        if not stale:
+            return []
+        count = sum(len(v) for v in want.values())
+        params = {"table": "inet netplumb", "chains": stale, "rules": count}
+        action = Action("create" if have is None else "update", "nftables", "netplumb", params=params, phase=2)
+        return [Step(action, NftBatch(nftables.transaction(want, have)))]
+    assert variant is not None
+    steps = []
+    for fam in (4, 6):
+        have = snap.ipt[(variant, fam)]
+        check_owner(iptables.owner(have), path, f"the iptables-{variant} NETPLUMB chains")
+        if fam not in rendered_families(networks, "iptables"):
+            text = iptables.teardown_payload(have) if not iptables.empty(have) else None
+            if text:
+                steps.append(_delete_ipt(variant, fam, text))
+            continue
+        want = iptables.render(rules, fam)
+        stale = iptables.differs(want, have)
+        if stale:
+            count = sum(len(v) for t in want["chains"].values() for v in t.values())
+            key = f"iptables-{variant}/ipv{fam}"
+            action = Action("update", "iptables", key, params={"chains": stale, "rules": count}, phase=2)
+            steps.append(Step(action, IptRestore(variant, fam, iptables.payload(want, have))))
+    return steps
 
 
 def record_store(path: str) -> JsonStore:
-    """The policy record: no format marker (its format predates the shared store); lock on <path>.lock."""
+    """The policy record: no format marker (its format predates the shared store); lock on <path>.lock.
+
+    The path is written into a rule comment (nft keeps at most 128 bytes), hence its limits.
+    """
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise ValidationError(f"nat record_path {path!r} must be an absolute path (nothing was written)")
+    if not _RECORD_PATH_RE.match(path) or len(path) > RECORD_PATH_MAX or "/../" in path + "/":
+        raise ValidationError(
+            f"nat record_path {path!r} must be at most {RECORD_PATH_MAX} characters of letters, digits and _./+- "
+            "without '..' (it is written into a rule comment)"
+        )
     return JsonStore(path, None, "nat record")
 
 

@@ -13,19 +13,21 @@ iptables-nft and iptables-legacy), so comparing is comparing lines.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
     DNAT,
     FWD,
+    INPUT,
     ISO1,
     ISO2,
     OUT,
     POST,
     PRE,
     PUB,
+    RAW,
     Rule,
+    ip_net,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 
@@ -41,20 +43,34 @@ CHAIN_MAP = {
     ISO1: ("filter", f"{PREFIX}-ISOLATION-STAGE-1"),
     ISO2: ("filter", f"{PREFIX}-ISOLATION-STAGE-2"),
     PUB: ("filter", PREFIX),
+    RAW: ("raw", f"{PREFIX}-PREROUTING"),
+    INPUT: ("filter", f"{PREFIX}-INPUT"),
 }
 OWN_CHAINS = {
-    "filter": [f"{PREFIX}-FORWARD", f"{PREFIX}-ISOLATION-STAGE-1", f"{PREFIX}-ISOLATION-STAGE-2", PREFIX],
+    "filter": [
+        f"{PREFIX}-FORWARD",
+        f"{PREFIX}-ISOLATION-STAGE-1",
+        f"{PREFIX}-ISOLATION-STAGE-2",
+        PREFIX,
+        f"{PREFIX}-INPUT",
+    ],
     "nat": [PREFIX, f"{PREFIX}-POSTROUTING"],
+    "raw": [f"{PREFIX}-PREROUTING"],
 }
-TABLES = ("filter", "nat")
-BUILTIN = {"filter": ("INPUT", "FORWARD", "OUTPUT"), "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")}
+TABLES = ("filter", "nat", "raw")
+BUILTIN = {
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "raw": ("PREROUTING", "OUTPUT"),
+}
 MARK = f"-m comment --comment {OWNER_MARK}"
-# Jumps that are inserted at the top of their built-in chain (the rest are appended, as Docker does).
-_INSERTED = ("FORWARD", "POSTROUTING")
+# Jumps that are inserted at the top of their built-in chain (the rest are appended, as Docker does);
+# INPUT and raw PREROUTING hold drops that another tool's accept must not pre-empt.
+_INSERTED = {("filter", "FORWARD"), ("nat", "POSTROUTING"), ("filter", "INPUT"), ("raw", "PREROUTING")}
 
 
 def _addr(cidr: str, family: int) -> str:
-    return str(ipaddress.ip_network(cidr))
+    return str(ip_net(cidr))
 
 
 def rule_spec(rule: Rule, family: int, comment: str | None = None) -> str:
@@ -74,8 +90,12 @@ def rule_spec(rule: Rule, family: int, comment: str | None = None) -> str:
         parts += ["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"]
     elif rule.ct == "dnat":
         parts += ["-m", "conntrack", "--ctstate", "DNAT"]
+    elif rule.ct == "dnat-reply":
+        parts += ["-m", "conntrack", "--ctstate", "DNAT", "--ctdir", "REPLY"]
     if rule.local_dst:
         parts += ["-m", "addrtype", "--dst-type", "LOCAL"]
+    if rule.local_dst_not_iif:
+        parts += ["-m", "addrtype", "!", "--dst-type", "LOCAL", "--limit-iface-in"]
     comment = comment or rule.comment
     if comment:
         parts += ["-m", "comment", "--comment", comment]
@@ -98,8 +118,12 @@ def render(rules: list[Rule], family: int) -> dict[str, Any]:
     """{"chains": {table: {chain: [spec]}}, "jumps": {table: {builtin: [spec]}}} for one IP family."""
     chains = {t: {c: [] for c in OWN_CHAINS[t]} for t in TABLES}
     jumps: dict[str, dict[str, list[str]]] = {
-        "filter": {"FORWARD": [f"{MARK} -j {USER_CHAIN}", f"{MARK} -j {PREFIX}-FORWARD"]},
+        "filter": {
+            "FORWARD": [f"{MARK} -j {USER_CHAIN}", f"{MARK} -j {PREFIX}-FORWARD"],
+            "INPUT": [f"{MARK} -j {PREFIX}-INPUT"],
+        },
         "nat": {"PREROUTING": [], "OUTPUT": [], "POSTROUTING": [f"{MARK} -j {PREFIX}-POSTROUTING"]},
+        "raw": {"PREROUTING": [f"{MARK} -j {PREFIX}-PREROUTING"]},
     }
     for rule in rules:
         if rule.family not in (None, family):
@@ -163,14 +187,14 @@ def differs(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
         if USER_CHAIN not in have["filter"]["chains"] and table == "filter":
             out.append(f"filter/{USER_CHAIN}")
         for chain in BUILTIN[table]:
-            if _jump_fix(want["jumps"][table].get(chain, []), have[table]["jumps"].get(chain, []), chain):
+            if _jump_fix(want["jumps"][table].get(chain, []), have[table]["jumps"].get(chain, []), table, chain):
                 out.append(f"{table}/{chain}")
     return sorted(set(out))
 
 
-def _jump_fix(want: list[str], have: list[str], chain: str) -> list[str]:
+def _jump_fix(want: list[str], have: list[str], table: str, chain: str) -> list[str]:
     """Restore lines that leave exactly the wanted jumps in a built-in chain, in the wanted order."""
-    if chain in _INSERTED:
+    if (table, chain) in _INSERTED:
         if have == want:
             return []
         # Relative order matters here (the user chain first): delete ours and insert them again.
@@ -196,7 +220,7 @@ def payload(want: dict[str, Any], have: dict[str, Any]) -> str:
         if table == "filter" and USER_CHAIN not in have["filter"]["chains"]:
             lines.append(f":{USER_CHAIN} - [0:0]")
         for chain in BUILTIN[table]:
-            lines += _jump_fix(want["jumps"][table].get(chain, []), have[table]["jumps"].get(chain, []), chain)
+            lines += _jump_fix(want["jumps"][table].get(chain, []), have[table]["jumps"].get(chain, []), table, chain)
         for chain in OWN_CHAINS[table]:
             lines += [f"-A {chain} {spec}" for spec in want["chains"][table][chain]]
         text += [f"*{table}", *lines, "COMMIT"]
@@ -218,6 +242,15 @@ def teardown_payload(have: dict[str, Any]) -> str | None:
         if lines:
             text += [f"*{table}", *lines, "COMMIT"]
     return "\n".join(text) + "\n" if text else None
+
+
+def owner(have: dict[str, Any]) -> str | None:
+    """The record whose rules the chains hold (the comment of the jump to isolation stage 1)."""
+    for spec in have["filter"]["chains"].get(f"{PREFIX}-FORWARD", []):
+        words = spec.split()
+        if "--comment" in words and words[words.index("--comment") + 1].startswith("record="):
+            return words[words.index("--comment") + 1][len("record=") :]
+    return None
 
 
 def empty(have: dict[str, Any]) -> bool:

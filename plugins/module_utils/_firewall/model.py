@@ -12,23 +12,35 @@ Docker's bridge driver (docs/nat.md maps them rule by rule):
   forward            the FORWARD rules                       (Docker: filter FORWARD)
   isolation1/2       isolation between networks              (Docker: DOCKER-ISOLATION-STAGE-1/2)
   published          accept to published container ports    (Docker: filter DOCKER)
+  raw                before conntrack/NAT: 127/8 only from lo (Docker: raw PREROUTING)
+  input              traffic to the host itself (internal_input: gateway)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
-import re
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._validate import check_ifname, check_unique
+from ansible_collections.netplumb.container.plugins.module_utils._validate import (
+    check_ifname,
+    check_netns_name,
+    check_network_name,
+    check_unique,
+    parse_bool,
+    parse_ip,
+    parse_port,
+    parse_subnet,
+)
 
-PROTOS = ("tcp", "udp", "sctp")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PROTOS = ("tcp", "udp", "sctp")  # the one protocol table (the endpoints parser uses it too)
+# Each published port costs 2-3 rules per backend; beyond this a policy is a mistake (a 45,000-port range).
+MAX_PUBLISHED = 10000
 LOOPBACK4 = ipaddress.ip_network("127.0.0.0/8")
 
-PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT = (
+PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT, RAW, INPUT = (
     "prerouting",
     "output",
     "postrouting",
@@ -37,33 +49,42 @@ PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT = (
     "isolation2",
     "published",
     "dnat",
+    "raw",
+    "input",
 )
-CHAINS = (PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT)
+CHAINS = (PRE, OUT, POST, FWD, ISO1, ISO2, PUB, DNAT, RAW, INPUT)
+INTERNAL_INPUT = ("all", "gateway")
 
 
 @dataclasses.dataclass(frozen=True)
 class Publish:
+    """One published port. ``endpoint`` is the container that owns it (None: the network's own list)."""
+
     host_ip: str
     host_port: int
     container_address: str
     container_port: int
     proto: str = "tcp"
+    endpoint: str | None = None
 
     @property
     def family(self) -> int:
-        return ipaddress.ip_address(self.container_address).version
+        return 6 if ":" in self.container_address else 4
 
     @property
     def wildcard(self) -> bool:
-        return ipaddress.ip_address(self.host_ip).is_unspecified
+        return self.host_ip in ("0.0.0.0", "::")
 
     @property
     def loopback(self) -> bool:
-        return ipaddress.ip_address(self.host_ip) in LOOPBACK4
+        return self.host_ip.startswith("127.")
 
     def label(self) -> str:
         host = f"[{self.host_ip}]" if ":" in self.host_ip else self.host_ip
         return f"{host}:{self.host_port}/{self.proto}"
+
+    def owner(self, network: str) -> str:
+        return f"network {network}" + (f" (endpoint {self.endpoint})" if self.endpoint else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,14 +99,20 @@ class Network:
     isolate: bool = True
     hairpin: bool = True
     publish: tuple[Publish, ...] = ()
+    # Subnets of the same cluster on other hosts: forwarded in, never masqueraded to.
+    cluster_subnets: tuple[str, ...] = ()
+    internal_input: str = "all"  # gateway: an internal network reaches only its own addresses on the host
+    publish_to_other_networks: bool = False
     # The options the user gave (state=merged keeps the others from the recorded network).
     given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
     def families(self) -> set[int]:
         return {ipaddress.ip_network(s).version for s in self.subnets}
 
-    def loopback_publish(self) -> bool:
-        return self.hairpin and any(p.loopback for p in self.publish)
+    def localhost_publish(self) -> bool:
+        """``localhost:PORT`` on the host can be DNATed to this network (an IPv4 port on 0.0.0.0 or 127.x),
+        so its bridge needs route_localnet and the 127/8 masquerade."""
+        return any(p.family == 4 and (p.wildcard or p.loopback) for p in self.publish)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,24 +134,29 @@ class Rule:
     daddr_neg: bool = False
     proto: str | None = None
     dport: int | None = None
-    ct: str | None = None  # "established,related" | "dnat"
+    ct: str | None = None  # "established,related" | "dnat" | "dnat-reply" (a reply of a DNATed connection)
     local_dst: bool = False
+    local_dst_not_iif: bool = False  # to a local address that is not one of the input interface's
     comment: str | None = None
+
+
+NETWORK_OPTIONS = ("masquerade", "icc", "internal", "isolate", "hairpin", "publish_to_other_networks")
+_DEFAULTS = {
+    "masquerade": True,
+    "icc": True,
+    "internal": False,
+    "isolate": True,
+    "hairpin": True,
+    "publish_to_other_networks": False,
+}
 
 
 def parse_network(entry: dict[str, Any]) -> Network:
     """One ``config`` entry -> Network; everything that can be checked alone is checked here."""
-    name = entry.get("network")
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValidationError(f"nat network {name!r}: the name must be 1-64 letters, digits or _.- characters")
+    name = check_network_name(entry.get("network"), "nat network")
     where = f"nat network {name}"
     bridge = check_ifname(entry.get("bridge"), f"{where}: bridge")
-    subnets = []
-    for raw in entry.get("subnets") or []:
-        try:
-            subnets.append(ipaddress.ip_network(str(raw), strict=False))
-        except ValueError:
-            raise ValidationError(f"{where}: subnet {raw!r} is not a valid CIDR") from None
+    subnets = [parse_subnet(raw, f"{where}: subnet", strict=False) for raw in entry.get("subnets") or []]
     if not subnets:
         raise ValidationError(f"{where}: at least one subnet is required")
     for i, a in enumerate(subnets):
@@ -133,81 +165,96 @@ def parse_network(entry: dict[str, Any]) -> Network:
                 raise ValidationError(f"{where}: subnets {a} and {b} overlap")
     outbound = entry.get("outbound_address")
     if outbound is not None:
-        outbound = _address(outbound, f"{where}: outbound_address")
+        outbound = str(parse_ip(outbound, f"{where}: outbound_address"))
         if ipaddress.ip_address(outbound).version not in {s.version for s in subnets}:
             raise ValidationError(f"{where}: outbound_address {outbound} has no subnet of its IP version")
-    internal = _flag(entry, "internal", False)
-    publish = tuple(_publish(p, where, subnets) for p in entry.get("publish") or [])
-    if internal and publish:
+    flags = {k: parse_bool(entry.get(k), f"{where}: {k}", _DEFAULTS[k]) for k in NETWORK_OPTIONS}
+    cluster = entry.get("cluster_subnets") or []
+    if not isinstance(cluster, list):
+        raise ValidationError(f"{where}: cluster_subnets must be a list of CIDRs, got {cluster!r}")
+    cluster = sorted(
+        {parse_subnet(raw, f"{where}: cluster_subnets", strict=False) for raw in cluster},
+        key=lambda s: (s.version, s),
+    )
+    if cluster and flags["internal"]:
+        raise ValidationError(f"{where}: an internal network takes no cluster_subnets (nothing may reach it)")
+    internal_input = entry.get("internal_input") or "all"
+    if internal_input not in INTERNAL_INPUT:
+        raise ValidationError(
+            f"{where}: internal_input must be one of {', '.join(INTERNAL_INPUT)}, got {internal_input!r}"
+        )
+    publish = [p for raw in entry.get("publish") or [] for p in parse_publish(raw, where, subnets)]
+    if flags["internal"] and publish:
         raise ValidationError(f"{where}: an internal network cannot publish ports (nothing may reach it from outside)")
-    check_unique(list(publish), lambda p: p.label(), f"{where}: published port")
     return Network(
         name=name,
         bridge=bridge,
         subnets=tuple(str(s) for s in sorted(subnets, key=lambda s: (s.version, s))),
-        masquerade=_flag(entry, "masquerade", True),
         outbound_address=outbound,
-        icc=_flag(entry, "icc", True),
-        internal=internal,
-        isolate=_flag(entry, "isolate", True),
-        hairpin=_flag(entry, "hairpin", True),
-        publish=tuple(sorted(publish, key=lambda p: (p.proto, p.host_port, p.host_ip))),
+        publish=sort_publish(publish),
         given=frozenset(k for k, v in entry.items() if v is not None),
+        cluster_subnets=tuple(map(str, cluster)),
+        internal_input=internal_input,
+        **flags,
     )
 
 
-def check_network_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValidationError(f"nat network {name!r}: the name must be 1-64 letters, digits or _.- characters")
-    return name
+def sort_publish(publish: list[Publish]) -> tuple[Publish, ...]:
+    return tuple(sorted(publish, key=lambda p: (p.proto, p.host_port, p.host_ip, p.endpoint or "")))
 
 
-def _flag(entry: dict[str, Any], key: str, default: bool) -> bool:
-    value = entry.get(key)
-    return default if value is None else bool(value)
-
-
-def _address(raw: Any, what: str) -> str:
-    try:
-        return str(ipaddress.ip_address(str(raw)))
-    except ValueError:
-        raise ValidationError(f"{what}: {raw!r} is not an IP address") from None
-
-
-def _port(raw: Any, what: str) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
-        raise ValidationError(f"{what}: {raw!r} is not a port number")
-    port = int(raw)
-    if not 1 <= port <= 65535:
-        raise ValidationError(f"{what}: {port} is out of range (1-65535)")
-    return port
-
-
-def _publish(raw: dict[str, Any], where: str, subnets: list) -> Publish:
-    caddr = _address(raw.get("container_address"), f"{where}: publish container_address")
-    family = ipaddress.ip_address(caddr).version
-    host_port = _port(raw.get("host_port"), f"{where}: publish host_port")
+def parse_publish(raw: Any, where: str, subnets: list | None) -> list[Publish]:
+    """One ``publish`` item -> Publish. ``subnets`` None: the container address is checked later
+    (against the recorded network, when only the ports of endpoints are given)."""
+    if not isinstance(raw, dict):
+        raise ValidationError(f"{where}: publish item {raw!r} is not a dict")
+    caddr = _ip(raw.get("container_address"), f"{where}: publish container_address")
+    host_port = parse_port(raw.get("host_port"), f"{where}: publish host_port")
     cport = raw.get("container_port")
-    cport = host_port if cport is None else _port(cport, f"{where}: publish container_port")
+    cport = host_port if cport is None else parse_port(cport, f"{where}: publish container_port")
     proto = raw.get("proto") or "tcp"
     if proto not in PROTOS:
         raise ValidationError(f"{where}: publish {host_port}: unknown proto {proto!r} (use one of {', '.join(PROTOS)})")
     host_ip = raw.get("host_ip")
-    host_ip = ("0.0.0.0" if family == 4 else "::") if host_ip in (None, "") else _address(host_ip, f"{where}: host_ip")
-    if ipaddress.ip_address(host_ip).version != family:
+    if host_ip in (None, ""):
+        host_ip = "0.0.0.0" if caddr.version == 4 else "::"
+    else:
+        host_ip = str(_ip(host_ip, f"{where}: publish host_ip"))
+    if _ip(host_ip, "host_ip").version != caddr.version:
         raise ValidationError(
             f"{where}: publish {host_ip}:{host_port}: host_ip and container_address {caddr} differ in IP version"
         )
-    if not any(ipaddress.ip_address(caddr) in s for s in subnets):
-        raise ValidationError(
-            f"{where}: published container_address {caddr} is outside the network's subnets "
-            f"({', '.join(map(str, subnets))})"
-        )
-    if family == 6 and host_ip == "::1":
+    if caddr.version == 6 and host_ip == "::1":
         raise ValidationError(
             f"{where}: publishing on ::1 cannot work (IPv6 has no route_localnet); use a host address"
         )
-    return Publish(host_ip=host_ip, host_port=host_port, container_address=caddr, container_port=cport, proto=proto)
+    endpoint = raw.get("endpoint")
+    if endpoint is not None:
+        endpoint = check_netns_name(endpoint, f"{where}: publish endpoint")
+    out = [Publish(str(host_ip), host_port, str(caddr), cport, proto, endpoint)]
+    caddr6 = raw.get("container_address6")
+    if caddr6 not in (None, ""):
+        # Docker's proxy listens on 0.0.0.0 and ::; here the same port on :: goes to the container's IPv6 address.
+        caddr6 = _ip(caddr6, f"{where}: publish container_address6")
+        if caddr6.version != 6 or caddr.version != 4 or host_ip != "0.0.0.0":
+            raise ValidationError(
+                f"{where}: publish {host_ip}:{host_port}: container_address6 {caddr6} needs an IPv6 address, "
+                "an IPv4 container_address and host_ip 0.0.0.0 (or none): it publishes the same port on ::"
+            )
+        out.append(Publish("::", host_port, str(caddr6), cport, proto, endpoint))
+    if subnets is not None:
+        for pub in out:
+            check_in_subnets(pub, where, subnets)
+    return out
+
+
+def check_in_subnets(pub: Publish, where: str, subnets: list) -> None:
+    addr = _ip(pub.container_address, "container_address")
+    if not any(addr in ip_net(str(s)) for s in subnets):
+        raise ValidationError(
+            f"{where}: published container_address {pub.container_address} is outside the network's subnets "
+            f"({', '.join(map(str, subnets))})"
+        )
 
 
 def host_ports_clash(a: tuple[str, int, str], b: tuple[str, int, str]) -> bool:
@@ -224,49 +271,130 @@ def check_policy(networks: list[Network]) -> None:
     """Checks across networks (the whole policy after merging with what is recorded)."""
     check_unique(networks, lambda n: n.bridge, "nat bridge")
     nets = sorted(networks, key=lambda n: n.name)
+    for net in nets:
+        if net.internal_input != "all" and not net.internal:
+            raise ValidationError(
+                f"nat network {net.name}: internal_input {net.internal_input} applies to internal networks only"
+            )
     for i, a in enumerate(nets):
         for b in nets[i + 1 :]:
             for sa in map(ipaddress.ip_network, a.subnets):
                 for sb in map(ipaddress.ip_network, b.subnets):
                     if sa.version == sb.version and sa.overlaps(sb):
                         raise ValidationError(f"nat networks {a.name} and {b.name}: subnets {sa} and {sb} overlap")
-    seen: list[tuple[str, Publish]] = []
+    check_published(nets)
+
+
+def check_published(nets: list[Network]) -> None:
+    """No two published ports collide (host_ports_clash), in one pass: per (port, proto, IP family)
+    the owner of the wildcard and the owners of each specific address."""
+    total = sum(len(n.publish) for n in nets)
+    if total > MAX_PUBLISHED:
+        raise ValidationError(
+            f"nat: {total} published ports in the policy; at most {MAX_PUBLISHED} are supported "
+            "(each costs firewall rules; publish fewer, or a smaller range)"
+        )
+    wild: dict[tuple[int, str, int], tuple[str, Publish]] = {}
+    specific: dict[tuple[int, str, int], dict[str, tuple[str, Publish]]] = {}
     for net in nets:
         for pub in net.publish:
-            for other, opub in seen:
-                if host_ports_clash(_host_port(pub), _host_port(opub)):
-                    raise ValidationError(
-                        f"nat networks {other} and {net.name} both publish {pub.label()}"
-                        + (f" (clashes with {opub.label()})" if opub.label() != pub.label() else "")
-                    )
-            seen.append((net.name, pub))
+            key = (pub.host_port, pub.proto, pub.family)
+            by_ip = specific.setdefault(key, {})
+            if pub.wildcard:
+                other = wild.get(key) or next(iter(by_ip.values()), None)
+            else:
+                other = wild.get(key) or by_ip.get(pub.host_ip)
+            if other is not None:
+                _clash(other, (net.name, pub))
+            if pub.wildcard:
+                wild[key] = (net.name, pub)
+            else:
+                by_ip[pub.host_ip] = (net.name, pub)
 
 
-def _host_port(pub: Publish) -> tuple[str, int, str]:
-    return (pub.host_ip, pub.host_port, pub.proto)
+def _clash(first: tuple[str, Publish], second: tuple[str, Publish]) -> None:
+    (net_a, a), (net_b, b) = first, second
+    if net_a == net_b and a.label() == b.label() and a.endpoint == b.endpoint:
+        raise ValidationError(f"nat network {net_a}: published port {a.label()} is listed more than once in config")
+    raise ValidationError(
+        f"nat {a.owner(net_a)} and {b.owner(net_b)} both publish {b.label()}"
+        + (f" (clashes with {a.label()})" if a.label() != b.label() else "")
+    )
 
 
 def families(networks: list[Network]) -> list[int]:
     return sorted({f for n in networks for f in n.families()})
 
 
+def rendered_families(networks: list[Network], backend: str) -> list[int]:
+    """The IP families a backend writes rules for (nftables: one inet table for both).
+
+    icc=false needs the IPv6 side even on an IPv4-only network: containers always have
+    link-local fe80:: addresses, and bridged IPv6 passes ip6tables too.
+    """
+    fams = set(families(networks))
+    if backend == "iptables" and any(not n.icc for n in networks):
+        fams.add(6)
+    return sorted(fams)
+
+
+# A range of thousands of ports repeats one container address: parse each text once (issue 10 item 11).
+@functools.lru_cache(maxsize=4096)
+def ip_net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text)
+
+
+@functools.lru_cache(maxsize=4096)
 def _host(addr: str) -> str:
     return str(ipaddress.ip_network(addr))
 
 
-def derive_rules(networks: list[Network]) -> list[Rule]:
-    """The whole ruleset of a policy, in evaluation order within each logical chain."""
+@functools.lru_cache(maxsize=4096)
+def _parse_ip(value: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return parse_ip(value, what)
+
+
+def _ip(value: Any, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return _parse_ip(value, what) if isinstance(value, str) else parse_ip(value, what)
+
+
+JUMP_ISO1 = Rule(FWD, "jump", ISO1)
+
+
+def derive_rules(networks: list[Network], owner: str | None = None) -> list[Rule]:
+    """The whole ruleset of a policy, in evaluation order within each logical chain.
+
+    ``owner`` (the record's path) is written into the comment of the jump to isolation stage 1, so
+    that a run with another record sees that the rules are not its own.
+    """
     nets = sorted(networks, key=lambda n: n.name)
     fams = families(nets)
     rules: list[Rule] = [Rule(PRE, "jump", DNAT, local_dst=True)]
-    if any(n.loopback_publish() for n in nets):
-        rules.append(Rule(OUT, "jump", DNAT, local_dst=True))
+    if any(n.localhost_publish() for n in nets):
+        rules.append(Rule(OUT, "jump", DNAT, family=4, local_dst=True))
     else:
         rules.append(Rule(OUT, "jump", DNAT, family=4, daddr="127.0.0.0/8", daddr_neg=True, local_dst=True))
-        rules.append(Rule(OUT, "jump", DNAT, family=6, daddr="::1/128", daddr_neg=True, local_dst=True))
-    rules.append(Rule(FWD, "jump", ISO1))
+    # IPv6 has no route_localnet: ::1 cannot be DNATed to a container.
+    rules.append(Rule(OUT, "jump", DNAT, family=6, daddr="::1/128", daddr_neg=True, local_dst=True))
+    # The cluster's other slices reach the containers before isolation and the unpublished-port drop.
+    for net in nets:
+        for cluster in net.cluster_subnets:
+            fam = ipaddress.ip_network(cluster).version
+            rules.append(Rule(FWD, "accept", family=fam, saddr=cluster, oif=net.bridge, comment=net.name))
+    rules.append(JUMP_ISO1)
+    # Networks that are not isolated reach the others before any network's unpublished-port drop,
+    # so that the drop (which only knows its own bridge) does not depend on the order of the networks.
+    for net in nets:
+        if not net.internal and not net.isolate:
+            rules.append(Rule(FWD, "accept", iif=net.bridge, oif=net.bridge, oif_neg=True, comment=net.name))
     for net in nets:
         rules.extend(_network_rules(net))
+    # A packet to 127/8 from outside would be DNATed before the martian check (ports published on
+    # 127.0.0.1, and wildcard ports): drop it first, as Docker does in raw PREROUTING.
+    rules.append(Rule(RAW, "drop", family=4, daddr=str(LOOPBACK4), iif="lo", iif_neg=True))
+    for net in nets:
+        if net.internal and net.internal_input == "gateway":
+            rules.append(Rule(INPUT, "drop", iif=net.bridge, local_dst=True, local_dst_not_iif=True, comment=net.name))
     isolated = [n for n in nets if n.isolate]
     for net in nets:
         if net.internal:
@@ -278,6 +406,12 @@ def derive_rules(networks: list[Network]) -> list[Rule]:
                 if other.name != net.name:
                     rules.append(Rule(ISO1, "drop", iif=net.bridge, oif=other.bridge, comment=net.name))
         rules.append(Rule(ISO2, "drop", oif=net.bridge, comment=net.name))
+    # Other networks' containers reach published ports through a host address (DNATed), and the
+    # replies go back, past the isolation (internal networks stay confined: their drops come first).
+    for net in nets:
+        if net.publish_to_other_networks and net.publish:
+            rules.append(Rule(ISO1, "return", oif=net.bridge, ct="dnat", comment=net.name))
+            rules.append(Rule(ISO1, "return", iif=net.bridge, ct="dnat-reply", comment=net.name))
     # Internal networks: their drops come first in stage 1, as in Docker.
     internal = []
     for net in nets:
@@ -290,7 +424,10 @@ def derive_rules(networks: list[Network]) -> list[Rule]:
                 internal.append(
                     Rule(ISO1, "drop", family=fam, daddr=subnet, daddr_neg=True, iif=net.bridge, comment=net.name)
                 )
-    rules = internal + rules
+    cross = [r for r in rules if r.chain == ISO1 and r.verdict == "return"]
+    rules = internal + cross + [r for r in rules if r not in cross]
+    if owner:
+        rules = [dataclasses.replace(r, comment=f"record={owner}") if r == JUMP_ISO1 else r for r in rules]
     return [r for r in rules if r.family is None or r.family in fams]
 
 
@@ -300,7 +437,10 @@ def _network_rules(net: Network) -> list[Rule]:
     if not net.internal:
         out.append(Rule(FWD, "accept", oif=br, ct="established,related", comment=name))
         out.append(Rule(FWD, "jump", PUB, oif=br, comment=name))
-        out.append(Rule(FWD, "accept", iif=br, oif=br, oif_neg=True, comment=name))
+        # Docker's rule: into the bridge from elsewhere only published ports and replies.
+        out.append(Rule(FWD, "drop", iif=br, iif_neg=True, oif=br, comment=name))
+        if net.isolate:
+            out.append(Rule(FWD, "accept", iif=br, oif=br, oif_neg=True, comment=name))
     out.append(Rule(FWD, "accept" if net.icc else "drop", iif=br, oif=br, comment=name))
     if net.internal:
         return out
@@ -308,6 +448,11 @@ def _network_rules(net: Network) -> list[Rule]:
         fam = ipaddress.ip_network(subnet).version
         if not net.masquerade:
             continue
+        for cluster in net.cluster_subnets:
+            if ipaddress.ip_network(cluster).version == fam:  # the receiver sees the real container source
+                out.append(
+                    Rule(POST, "return", family=fam, saddr=subnet, daddr=cluster, oif=br, oif_neg=True, comment=name)
+                )
         if net.outbound_address and ipaddress.ip_address(net.outbound_address).version == fam:
             out.append(
                 Rule(POST, "snat", net.outbound_address, family=fam, saddr=subnet, oif=br, oif_neg=True, comment=name)
@@ -349,9 +494,8 @@ def _network_rules(net: Network) -> list[Rule]:
             )
         )
         if net.hairpin:
-            subnet = next(
-                s for s in net.subnets if ipaddress.ip_address(pub.container_address) in ipaddress.ip_network(s)
-            )
+            addr = _ip(pub.container_address, "container_address")
+            subnet = next(s for s in net.subnets if addr in ip_net(s))
             out.append(
                 Rule(
                     POST,
@@ -365,7 +509,7 @@ def _network_rules(net: Network) -> list[Rule]:
                     comment=name,
                 )
             )
-    if net.loopback_publish():
+    if net.localhost_publish():
         out.append(Rule(POST, "masquerade", family=4, saddr=str(LOOPBACK4), oif=br, comment=name))
     return out
 
@@ -381,14 +525,14 @@ def sysctls_needed(networks: list[Network]) -> dict[str, str]:
     if 6 in fams:
         want["net.ipv6.conf.all.forwarding"] = "1"
     for net in networks:
-        if net.loopback_publish():
+        if net.localhost_publish():
             want[f"net.ipv4.conf.{net.bridge}.route_localnet"] = "1"
     if any(not n.icc for n in networks):
-        # icc=false drops bridged frames, so they must pass the IP hooks (br_netfilter).
+        # icc=false drops bridged frames, so they must pass the IP hooks (br_netfilter); IPv6 always
+        # (link-local addresses exist on IPv4-only networks too).
         if 4 in fams:
             want["net.bridge.bridge-nf-call-iptables"] = "1"
-        if 6 in fams:
-            want["net.bridge.bridge-nf-call-ip6tables"] = "1"
+        want["net.bridge.bridge-nf-call-ip6tables"] = "1"
     return want
 
 
@@ -403,6 +547,7 @@ def network_to_dict(net: Network) -> dict[str, Any]:
     data = dataclasses.asdict(net)
     data.pop("given", None)
     data["subnets"] = list(net.subnets)
+    data["cluster_subnets"] = list(net.cluster_subnets)
     data["publish"] = [dataclasses.asdict(p) for p in net.publish]
     return data
 

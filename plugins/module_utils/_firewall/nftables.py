@@ -12,20 +12,22 @@ flushed: it is the user's place, evaluated first from ``forward``.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import (
     DNAT,
     FWD,
+    INPUT,
     ISO1,
     ISO2,
     OUT,
     POST,
     PRE,
     PUB,
+    RAW,
     Rule,
+    ip_net,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 
@@ -42,6 +44,8 @@ CHAIN_SPECS: dict[str, tuple[str, dict[str, Any] | None]] = {
     ISO2: ("isolation-stage-2", None),
     PUB: ("published", None),
     DNAT: ("dnat", None),
+    RAW: ("raw-prerouting", {"type": "filter", "hook": "prerouting", "prio": -300, "policy": "accept"}),
+    INPUT: ("input", {"type": "filter", "hook": "input", "prio": 0, "policy": "accept"}),
 }
 OWN_CHAINS = [name for name, _spec in CHAIN_SPECS.values()]
 _IPPROTO = {4: "ip", 6: "ip6"}
@@ -53,7 +57,7 @@ def _match(left: dict[str, Any], right: Any, neg: bool = False, op: str = "==") 
 
 
 def _addr(cidr: str) -> Any:
-    net = ipaddress.ip_network(cidr)
+    net = ip_net(cidr)
     if net.prefixlen == net.max_prefixlen:
         return str(net.network_address)
     return {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
@@ -79,10 +83,14 @@ def rule_expr(rule: Rule) -> list[dict[str, Any]]:
         expr.append(_match({"meta": {"key": "iifname"}}, rule.iif, rule.iif_neg))
     if rule.oif:
         expr.append(_match({"meta": {"key": "oifname"}}, rule.oif, rule.oif_neg))
+    if rule.local_dst_not_iif:
+        expr.append(_match({"fib": {"result": "type", "flags": ["daddr", "iif"]}}, "local", neg=True))
     if rule.ct == "established,related":
         expr.append(_match({"ct": {"key": "state"}}, ["established", "related"], op="in"))
-    elif rule.ct == "dnat":
+    elif rule.ct in ("dnat", "dnat-reply"):
         expr.append(_match({"ct": {"key": "status"}}, "dnat", op="in"))
+    if rule.ct == "dnat-reply":
+        expr.append(_match({"ct": {"key": "direction"}}, "reply"))
     if rule.proto:
         expr.append(_match(_payload(rule.proto, "dport"), rule.dport))
     expr.append(_verdict(rule))
@@ -191,6 +199,14 @@ def teardown(have: dict[str, Any] | None) -> dict[str, Any] | None:
 def marked(have: dict[str, Any]) -> bool:
     """The table carries the ownership mark (the comment of the jump to the user chain)."""
     return any(item.get("comment") == OWNER_MARK for item in have["rules"].get("forward", []))
+
+
+def owner(have: dict[str, Any] | None) -> str | None:
+    """The record whose rules the table holds (the comment of the jump to isolation stage 1)."""
+    for item in (have or {"rules": {}})["rules"].get("forward", []):
+        if str(item.get("comment", "")).startswith("record="):
+            return item["comment"][len("record=") :]
+    return None
 
 
 def user_rules(have: dict[str, Any] | None) -> int:

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""site.yml side by side with another revision (default: main): module calls per host, converge, no-change rerun.
+
+Each variant runs the same variables on a lab host of its own (N containers over two networks, every
+fourth one publishing a port), started by the lab launcher (root). The other revision is checked out
+in a throwaway worktree (/tmp/bench-<ref>-<pid>) and gets its own collection path, so both run in the
+same session on the same loaded machine; the order alternates between rounds and each figure is the
+best of the rounds. Module calls per host = tasks whose result on the host carries an ``invocation``
+(a module ran there; set_fact, fail and include_tasks do not).
+
+    sudo python bench/bench_site.py -n 250 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCHER = REPO / "roles" / "lab" / "files" / "netplumb_lab.py"
+CALLBACKS = REPO / "tests" / "integration" / "callback_plugins"
+BIN = Path(sys.executable).parent
+
+
+def variables(count: int) -> dict:
+    networks = [
+        {"name": "docker0", "bridge": "docker0", "subnet": "172.17.0.0/16", "gateway": "172.17.0.1"},
+        {"name": "backend", "bridge": "br-backend", "subnet": "172.18.0.0/22", "icc": False},
+    ]
+    containers = []
+    for i in range(count):
+        entry: dict = {"name": f"c{i:04d}"}
+        if i % 3 == 2:
+            entry["networks"] = ["docker0", "backend"]
+        if i % 4 == 0:
+            entry["publish"] = [f"{20000 + i}:80"]
+        containers.append(entry)
+    return {"bridge_network_networks": networks, "endpoints_containers": containers}
+
+
+def checkout(ref: str) -> tuple[Path, Path]:
+    """A worktree of ref and a collection path pointing at it."""
+    tree = Path(f"/tmp/bench-{ref.replace('/', '_')}-{os.getpid()}")
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), ref], check=True, capture_output=True
+    )
+    coll = Path(tempfile.mkdtemp(prefix="bench-coll-"))
+    (coll / "ansible_collections" / "netplumb").mkdir(parents=True)
+    (coll / "ansible_collections" / "netplumb" / "container").symlink_to(tree)
+    return tree, coll
+
+
+def lab(command: str, name: str) -> dict:
+    argv = [sys.executable, str(LAUNCHER), command, "--lab", name, "--hosts", "1", "--no-outside"]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"lab {command} {name} failed: {proc.stdout}{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def play(tree: Path, coll: Path, inventory: Path) -> tuple[float, int, dict]:
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(tree / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(coll),
+        ANSIBLE_STDOUT_CALLBACK="netplumb_test_json",
+        ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS),
+        ANSIBLE_NOCOLOR="1",
+    )
+    argv = [str(BIN / "ansible-playbook"), str(tree / "playbooks" / "site.yml"), "-i", str(inventory)]
+    start = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tree, check=False)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"site.yml of {tree} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    report = json.loads(proc.stdout)
+    calls = sum(
+        1
+        for p in report["plays"]
+        for t in p["tasks"]
+        for result in t["hosts"].values()
+        if not result.get("skipped") and ("invocation" in result or "results" in result)
+        for _ in (result.get("results") or [result])
+    )
+    return seconds, calls, report["stats"]
+
+
+def run_variant(label: str, tree: Path, coll: Path, values: dict) -> dict:
+    name = "b" + uuid.uuid4().hex[:7]
+    state = lab("up", name)
+    try:
+        inv = Path(tempfile.mkdtemp(prefix=f"bench-{label}-"))
+        shutil.copy(state["inventory"], inv / Path(state["inventory"]).name)
+        (inv / "group_vars").mkdir()
+        (inv / "group_vars" / "lab_hosts.yml").write_text(json.dumps(values))
+        converge, calls, _stats = play(tree, coll, inv)
+        rerun, rerun_calls, stats = play(tree, coll, inv)
+        assert stats["h1"]["changed"] == 0, f"{label}: the rerun changed something: {stats}"
+        return {"converge": converge, "rerun": rerun, "calls": calls, "rerun_calls": rerun_calls}
+    finally:
+        lab("down", name)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=250, help="containers (default 250)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--ref", default="main", help="the revision to compare with (default main)")
+    args = parser.parse_args()
+    tree, coll = checkout(args.ref)
+    here = Path(tempfile.mkdtemp(prefix="bench-coll-"))
+    (here / "ansible_collections" / "netplumb").mkdir(parents=True)
+    (here / "ansible_collections" / "netplumb" / "container").symlink_to(REPO)
+    variants = {args.ref: (tree, coll), "this branch": (REPO, here)}
+    values = variables(args.n)
+    best: dict[str, dict] = {}
+    try:
+        for round_ in range(args.rounds):
+            order = list(variants) if round_ % 2 == 0 else list(reversed(variants))
+            for label in order:
+                figures = run_variant(label, *variants[label], values)
+                print(f"round {round_ + 1} {label}: {figures}", flush=True)
+                if label not in best:
+                    best[label] = figures
+                else:
+                    best[label] = {k: min(v, figures[k]) for k, v in best[label].items()}
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False)
+        shutil.rmtree(coll, ignore_errors=True)
+        shutil.rmtree(here, ignore_errors=True)
+    base, mine = best[args.ref], best["this branch"]
+    print(f"\nN = {args.n}, best of {args.rounds} rounds")
+    print("| | " + args.ref + " | this branch | ratio |")
+    print("|---|---|---|---|")
+    print(f"| module calls per host (converge) | {base['calls']} | {mine['calls']} | |")
+    for key, what in (("converge", "converge, s"), ("rerun", "no-change rerun, s")):
+        print(f"| {what} | {base[key]:.1f} | {mine[key]:.1f} | x{mine[key] / base[key]:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
