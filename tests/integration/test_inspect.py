@@ -32,9 +32,8 @@ def test_inspect_draws_the_fleet(new_lab, tmp_path):
     ul = {host: underlay(site, host) for host in SLICES}
     for host, other in (("h1", "h2"), ("h2", "h1")):
         site.sh(host, f"ip route add {SLICES[other]} via {ul[other]} proto 78")
-    # The mesh works (so the picture shows a real path): web on h1 reaches web on h2.
-    web2 = link(site, "h2", "web", "eth0")["addresses"][0].split("/")[0]
-    site.sh("h1", f"sysctl -qw net.ipv4.ip_forward=1; ip netns exec web ping -c1 -W2 {web2} >/dev/null")
+    # (Traffic across this hand-made mesh is the fleet role's business: its firewall admits only the
+    # cluster's slices. Here the routes are what network_info must see.)
 
     out = tmp_path / "picture"
     before = {host: site.sh(host, "ip -br link; ip netns list; ls -R /var/lib/netplumb") for host in SLICES}
