@@ -169,7 +169,8 @@ def main() -> int:
         converge, report = play(inv, "site_fleet.yml")
         rerun, again = play(inv, "site_fleet.yml")
         changed = sum(s["changed"] for h, s in again["stats"].items() if h in hosts)
-        on_host, raw, controller = calls(report, hosts[-1])
+        on_host, raw, _c = calls(report, hosts[-1])
+        controller = calls(report, hosts[0])[2]  # run_once: recorded under the first host
         on_host2, _raw2, _c = calls(again, hosts[-1])
         mtu = 1450 if args.backend == "vxlan" else 1500
         label = f"{args.hosts} hosts x {args.containers} containers, {args.backend}"

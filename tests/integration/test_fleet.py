@@ -42,7 +42,9 @@ def start_servers(site, hosts) -> None:
             "SYSTEM:'echo from $SOCAT_PEERADDR' >/dev/null 2>&1 &",
         )
         site.sh(
-            host, f"for i in $(seq 50); do ip netns exec web ss -Hltn | grep -q ':{PORT} ' && exit 0; sleep 0.1; done"
+            host,
+            f"for i in $(seq 300); do ip netns exec web ss -Hltn | grep -q ':{PORT} ' && exit 0; sleep 0.1; done; "
+            "exit 1",
         )
 
 
@@ -62,7 +64,7 @@ def assert_mesh_traffic(site, hosts, mtu: int, vxlan: bool) -> None:
         too_big = site.lab.sh(src, f"ip netns exec db ping -c1 -W2 -M do -s {size + 1} {target}", check=False)
         assert too_big.returncode != 0, "the container's MTU must not exceed the fleet MTU"
         got = site.sh(
-            src, f"ip netns exec db timeout 5 socat -T3 - TCP4:{target}:{PORT},connect-timeout=3", check=False
+            src, f"ip netns exec db timeout 20 socat -T10 - TCP4:{target}:{PORT},connect-timeout=10", check=False
         )
         # Masqueraded (until cluster_subnets): to the address of the way out, the underlay or the VTEP.
         masqueraded = subnets[src].split("/")[0] if vxlan else UNDERLAY[src]
@@ -76,7 +78,10 @@ def assert_published_from_outside(site, hosts) -> None:
             host,
             "ip netns exec web timeout 60 socat TCP4-LISTEN:80,reuseaddr SYSTEM:'echo published' >/dev/null 2>&1 &",
         )
-        site.sh(host, "for i in $(seq 50); do ip netns exec web ss -Hltn | grep -q ':80 ' && exit 0; sleep 0.1; done")
+        site.sh(
+            host,
+            "for i in $(seq 300); do ip netns exec web ss -Hltn | grep -q ':80 ' && exit 0; sleep 0.1; done; exit 1",
+        )
         got = site.sh("outside", f"timeout 5 socat -T3 - TCP4:{UNDERLAY[host]}:8080,connect-timeout=3", check=False)
         assert got.strip() == "published", f"outside -> {host}:8080: {got!r}"
 
