@@ -20,7 +20,7 @@ def exit_with(module: AnsibleModule, cycle: Callable[[], dict[str, Any]]) -> Non
     try:
         result = cycle()
     except MissingDependencyError as exc:
-        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.reason)
+        module.fail_json(msg=missing_required_lib(exc.library, reason=exc.hint), exception=exc.reason)
     except NetplumbError as exc:
         module.fail_json(msg=exc.msg, changed=exc.changed, actions=[a.to_result() for a in exc.done])
     for warning in result.pop("warnings", []):
