@@ -69,7 +69,8 @@ def require_pyroute2() -> None:
 
 def pyroute2_version() -> tuple[int, ...]:
     raw = getattr(pyroute2, "__version__", None)
-    if not raw:
+    # Debian's python3-pyroute2 0.7.2 says __version__ = "unknown"; its package metadata knows.
+    if not raw or not str(raw)[:1].isdigit():
         from importlib.metadata import version
 
         raw = version("pyroute2")

@@ -30,6 +30,21 @@ def host_venv(name: str, *packages: str) -> Path:
     return path / "bin" / "python"
 
 
+def debian_pyroute2_python() -> Path:
+    """A venv whose pyroute2 is Debian 12's python3-pyroute2 (0.7.2, ``__version__ == "unknown"``), unpacked
+    from the .deb that scripts/test fetches into .build (skipped when it is not there)."""
+    site = REPO / ".build" / "pyroute2-debian" / "usr" / "lib" / "python3" / "dist-packages"
+    if not (site / "pyroute2").is_dir():
+        pytest.skip("Debian's python3-pyroute2 is not unpacked in .build/pyroute2-debian (scripts/test does it)")
+    python = host_venv("venv-pyroute2-debian")
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    Path(purelib, "debian-pyroute2.pth").write_text(f"{site}\n")
+    return python
+
+
 def no_pyroute2_python() -> Path:
     python = host_venv("venv-no-pyroute2")
     probe = subprocess.run([str(python), "-c", "import pyroute2"], capture_output=True, check=False)
