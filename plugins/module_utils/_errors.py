@@ -36,10 +36,12 @@ class KernelError(NetplumbError):
 class MissingDependencyError(NetplumbError):
     """A Python library the engine needs is missing or too old."""
 
-    def __init__(self, msg: str, library: str, reason: str) -> None:
+    def __init__(self, msg: str, library: str, reason: str, hint: str | None = None) -> None:
         super().__init__(msg)
         self.library = library
         self.reason = reason
+        # Completes missing_required_lib's "This is required ..." sentence: who needs it, what to install.
+        self.hint = hint
 
 
 class UnexpectedError(NetplumbError):

@@ -29,7 +29,7 @@ def exit_with(module: AnsibleModule, cycle: Callable[[], dict[str, Any]], what: 
     try:
         result = cycle()
     except MissingDependencyError as exc:
-        module.fail_json(msg=missing_required_lib(exc.library), exception=exc.reason)
+        module.fail_json(msg=missing_required_lib(exc.library, reason=exc.hint), exception=exc.reason)
     except UnexpectedError as exc:
         module.fail_json(msg=exc.msg, changed=exc.changed, actions=_actions(exc), exception=exc.exception)
     except NetplumbError as exc:

@@ -49,6 +49,9 @@ IFF_UP = 0x1
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+PYROUTE2_INSTALL = "install the package python3-pyroute2 (Debian, Ubuntu) or pyroute2 from PyPI"
+
+
 def require_pyroute2() -> None:
     """Raise MissingDependencyError unless pyroute2 >= 0.7 is importable."""
     if PYROUTE2_IMPORT_ERROR is not None:
@@ -56,19 +59,22 @@ def require_pyroute2() -> None:
             "the Python library pyroute2 (>= 0.7) is required on the managed host",
             library="pyroute2 >= 0.7",
             reason=PYROUTE2_IMPORT_ERROR,
+            hint=f"by netplumb.container; {PYROUTE2_INSTALL}",
         )
-    found = pyroute2_version()
-    if found < PYROUTE2_MIN:
+    found = ".".join(map(str, pyroute2_version()))
+    if pyroute2_version() < PYROUTE2_MIN:
         raise MissingDependencyError(
-            f"pyroute2 {'.'.join(map(str, found))} is too old; netplumb.container needs pyroute2 >= 0.7",
+            f"pyroute2 {found} is too old; netplumb.container needs pyroute2 >= 0.7",
             library="pyroute2 >= 0.7",
             reason="version too old",
+            hint=f"by netplumb.container, found pyroute2 {found} which is too old; {PYROUTE2_INSTALL}",
         )
 
 
 def pyroute2_version() -> tuple[int, ...]:
     raw = getattr(pyroute2, "__version__", None)
-    if not raw:
+    # Debian's python3-pyroute2 0.7.2 says __version__ = "unknown"; its package metadata knows.
+    if not raw or not str(raw)[:1].isdigit():
         from importlib.metadata import version
 
         raw = version("pyroute2")
