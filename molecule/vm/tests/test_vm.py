@@ -21,8 +21,7 @@ UNDERLAY = {"vm1": "198.19.77.1", "vm2": "198.19.77.2", "vm3": "198.19.77.3"}
 @pytest.fixture(scope="module")
 def vm() -> dict[str, testinfra.host.Host]:
     runner = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
-    # A TCG guest under load can take more than testinfra's default 10 s to answer SSH.
-    return {name: runner.get_host(name, timeout=120) for name in VMS}
+    return {name: runner.get_host(name) for name in VMS}
 
 
 def serve(node, netns: str | None, port: int, reply: str) -> None:
