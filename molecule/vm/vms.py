@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Start and stop the Debian VMs of molecule/vm (QEMU TCG, see VM-NOTES.md), and the local apt repository.
 
     vms.py up STATE_DIR N      boots vm1..vmN from the cached image (scripts/vm-image), prints JSON
@@ -62,7 +61,7 @@ def stop(pidfile: Path, state: Path) -> None:
     pid = owned_pid(pidfile, state)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
+        for _attempt in range(100):
             if owned_pid(pidfile, state) is None:
                 break
             time.sleep(0.1)

@@ -18,7 +18,7 @@ import dataclasses
 import ipaddress
 import json
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (
@@ -42,7 +42,7 @@ _OWN_PROTOCOLS = ("78", "netplumb")
 _ROUTING_TYPES = ("unicast", "blackhole", "unreachable", "prohibit", "throw")
 MAX_COLLISIONS_SHOWN = 10
 
-Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+Net = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
 def device_name(vni: int) -> str:

@@ -120,7 +120,7 @@ def test_failure_after_creating_reports_changed(cleanup_netns):
     with pytest.raises(KernelError) as caught:
         run([{"name": f"{p}-a", "sysctls": {"net.ipv4.conf.eth0.rp_filter": 2}}])
     assert caught.value.changed is True
-    assert [str(a).split(":")[0] for a in caught.value.done] == [f"create netns {p}-a"]
+    assert [str(a).split(":", maxsplit=1)[0] for a in caught.value.done] == [f"create netns {p}-a"]
     assert "net.ipv4.conf.eth0.rp_filter" in caught.value.msg
     assert f"{p}-a" in netns_names()
 

@@ -255,7 +255,7 @@ def test_two_runs_at_once_both_converge(lab, tmp_path):
         for i, ns in enumerate(names)
     ]
     args = {"config": cfg, "state": "merged"}
-    procs = [start_module(host, "veth", args, tmp_path) for _ in range(2)]
+    procs = [start_module(host, "veth", args, tmp_path) for _attempt in range(2)]
     results = [module_result(proc) for proc in procs]
     assert [r.get("failed", False) for r in results] == [False, False], [r.get("msg") for r in results]
     assert sorted(r["changed"] for r in results) == [False, True]

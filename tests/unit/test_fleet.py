@@ -52,7 +52,9 @@ ONE_SEGMENT = {"h1": read("198.18.0.11"), "h2": read("198.18.0.12"), "h3": read(
 TWO_SEGMENTS = {"h1": read("198.18.0.11"), "h2": read("198.18.0.12"), "h3": read("198.18.1.13")}
 
 
-def plan(reads=ONE_SEGMENT, subnets=SUBNETS, per_host=None, subnets6=None, **extra):
+def plan(reads=None, subnets=None, per_host=None, subnets6=None, **extra):
+    reads = ONE_SEGMENT if reads is None else reads
+    subnets = SUBNETS if subnets is None else subnets
     per_host = per_host or hosts_vars(sorted(reads), **extra)
     return plan_fleet(per_host, reads, subnets, subnets6, vtep_mac)
 

@@ -20,7 +20,8 @@ NETS = [
 
 @pytest.fixture
 def run(tmp_path):
-    def _run(endpoints, definition="one", state="merged", check=False, networks=NETS, **kw):
+    def _run(endpoints, definition="one", state="merged", check=False, networks=None, **kw):
+        networks = NETS if networks is None else networks
         params = {
             "networks": networks,
             "endpoints": endpoints,

@@ -432,7 +432,8 @@ def firewall_steps(
         params = {"table": "inet netplumb", "chains": stale, "rules": count}
         action = Action("create" if have is None else "update", "nftables", "netplumb", params=params, phase=2)
         return [Step(action, NftBatch(nftables.transaction(want, have)))]
-    assert variant is not None
+    if variant is None:
+        raise AssertionError("iptables steps need the iptables variant in use")
     steps = []
     for fam in (4, 6):
         have = snap.ipt[(variant, fam)]
