@@ -12,7 +12,7 @@ import random
 import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine
-from ansible_collections.netplumb.container.plugins.module_utils._ipam import run_endpoints
+from ansible_collections.netplumb.container.plugins.module_utils._ipam import run_definition, run_endpoints
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._veth import VethEngine
 
@@ -70,3 +70,26 @@ def test_hand_added_address_is_not_handed_out(lab, tmp_path):
     ip(f"{p}-c1", "addr", "del", f"{net}.3/24", "dev", "eth0")
     third = ipam(host, {**base, "config": [{"endpoint": "c3", "netns": f"{p}-c3"}]})
     assert third["allocations"]["c3"]["ipv4"] == f"{net}.3" and third["warnings"] == []
+
+
+def test_definition_mode_skips_live_addresses_once_for_all_networks(lab, tmp_path):
+    """The roles' path (networks + endpoints): a hand-made address on an owned eth0 is passed over in its network."""
+    p, host, net = lab
+    peer = {"name": "eth0", "netns": f"{p}-c1", "addresses": [f"{net}.2/24"], "gateway": f"{net}.1"}
+    converge_in(host, VethEngine(), [{"name": f"v{p}c1", "bridge": "brt0", "peer": peer}])  # .2 is live, unrecorded
+    other = f"10.{int(net.split('.')[1]) - 100}.{net.split('.')[2]}"  # a second network: nothing live in it
+    params = {
+        "networks": [
+            {"name": "one", "pools": [{"subnet": f"{net}.0/24"}]},
+            {"name": "two", "pools": [{"subnet": f"{other}.0/24"}]},
+        ],
+        "endpoints": [{"name": "c2", "netns": f"{p}-c2", "networks": [{"name": "one"}, {"name": "two"}]}],
+        "definition": p,
+        "state_dir": str(tmp_path / "ipam"),
+    }
+    with Netlink() as outer, outer.entered(host):
+        out = run_definition(params, False)
+    assert out["allocations"]["one"]["c2"]["ipv4"] == f"{net}.3"
+    assert out["allocations"]["two"]["c2"]["ipv4"] == f"{other}.2"
+    assert [w.split(":")[0] for w in out["warnings"]] == ["network one"]
+    assert f"{net}.2 (on eth0 in netns {p}-c1)" in out["warnings"][0]
