@@ -27,7 +27,7 @@ import ipaddress
 import itertools
 import os
 from collections.abc import Callable, Iterator
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     ConflictError,
@@ -54,6 +54,8 @@ ENDPOINT_STATES = ("merged", "replaced", "overridden", "deleted")
 
 Net = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+# (netns or None for the module's own, interface, "address/prefix"), as _rtnl.live_owned_addresses lists them
+LiveReader = Callable[[], "list[tuple[Optional[str], str, str]]"]
 
 
 # ---------------------------------------------------------------- allocator
@@ -195,6 +197,55 @@ def parse_pools(params: dict[str, Any]) -> list[Pool]:
     return sorted(pools, key=lambda p: p.family)
 
 
+# ---------------------------------------------------------------- live addresses
+
+
+def read_live_owned() -> list[tuple[str | None, str, str]]:
+    """The addresses live on owned interfaces of this host (imported here: cluster mode runs on the controller)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._rtnl import live_owned_addresses
+
+    return live_owned_addresses()
+
+
+class LiveAddresses:
+    """Addresses live on interfaces this collection owns, anywhere on the host: read once, on first need.
+
+    A hand-added address on an owned eth0 recorded in no store must not be handed out again (duplicate IP).
+    """
+
+    def __init__(self, read: LiveReader | None = None) -> None:
+        self._read = read
+        self._found: dict[Addr, str] | None = None
+        self.error: str | None = None
+
+    def get(self) -> dict[Addr, str]:
+        if self._found is None:
+            self._found = {}
+            try:
+                rows = (self._read or read_live_owned)()
+            except OSError as exc:
+                self.error = str(exc)
+                rows = []
+            for netns, ifname, cidr in rows:
+                where = f"{ifname} in netns {netns}" if netns else f"{ifname} in the host namespace"
+                self._found.setdefault(ipaddress.ip_interface(cidr).ip, where)
+        return self._found
+
+    def warnings(self) -> list[str]:
+        if self.error is None:
+            return []
+        return [f"addresses live on owned interfaces could not be read, new addresses were not checked: {self.error}"]
+
+
+def skipped_warning(network: str, skipped: list[tuple[Addr, str]]) -> str:
+    shown = ", ".join(f"{addr} (on {where})" for addr, where in skipped[:10])
+    more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    return (
+        f"network {network}: skipped {shown}{more}: live on interfaces netplumb.container owns but held by no "
+        "endpoint of this network (added by hand?); remove them, or they stay out of the pool"
+    )
+
+
 # ---------------------------------------------------------------- endpoint addresses
 
 
@@ -320,6 +371,7 @@ class EndpointOutcome:
     reconciled: list[str]
     allocations: dict[str, dict[str, Any]]
     write: bool
+    skipped: list[tuple[Addr, str]] = dataclasses.field(default_factory=list)
 
 
 def plan_endpoints(
@@ -331,6 +383,7 @@ def plan_endpoints(
     alive: Callable[[str], bool] | None = None,
     listed: bool = True,
     scope: str | None = None,
+    live: Callable[[], dict[Addr, str]] | None = None,
 ) -> EndpointOutcome:
     """The new store content for a run. Pure; raises before anything would be written.
 
@@ -338,7 +391,8 @@ def plan_endpoints(
     is gone are released. ``listed`` is False for ``deleted`` without config (= all).
     ``scope`` (a definition) limits what ``overridden`` and ``deleted`` release to that
     definition's endpoints; addresses released in a scoped run are not handed out again in it,
-    since the namespaces that held them go only after this run.
+    since the namespaces that held them go only after this run. ``live()`` (called only when an address
+    must be picked) maps addresses live on owned interfaces to where they live: none is picked.
     """
     have = dict(current.endpoints) if current else {}
     old_pools = current.pools if current else []
@@ -380,9 +434,12 @@ def plan_endpoints(
 
     _check_pool_change(network, old_pools, pools, after)
 
+    skipped: list[tuple[Addr, str]] = []
     if state != "deleted":
         hold = {a for n in released for a in have[n].addresses} if scope is not None else set()
-        _allocate(network, pools, requests, after, moving=state in ("replaced", "overridden"), hold=hold)
+        skipped = _allocate(
+            network, pools, requests, after, moving=state in ("replaced", "overridden"), hold=hold, live=live
+        )
         for req in requests:
             old, new = have.get(req.endpoint), after[req.endpoint]
             if old == new:
@@ -414,7 +471,7 @@ def plan_endpoints(
                 )
     allocations = {} if state == "deleted" else {n: describe(pools, after[n]) for n in names}
     write = bool(actions) and not creates_nothing
-    return EndpointOutcome(new_state, actions if write else [], released, reconciled, allocations, write)
+    return EndpointOutcome(new_state, actions if write else [], released, reconciled, allocations, write, skipped)
 
 
 def _check_pool_change(network: str, old: list[Pool], new: list[Pool], after: dict[str, Record]) -> None:
@@ -444,10 +501,13 @@ def _allocate(
     after: dict[str, Record],
     moving: bool,
     hold: set[Addr] | frozenset[Addr] = frozenset(),
-) -> None:
+    live: Callable[[], dict[Addr, str]] | None = None,
+) -> list[tuple[Addr, str]]:
     """Give every listed endpoint one address per pool: keep, fixed request, or lowest free.
 
     ``hold``: addresses nobody may take in this run (just released, still live in a namespace).
+    ``live()``: addresses live on owned interfaces -> where; lowest free passes over those held by no endpoint.
+    Returns the (address, where) passed over.
     """
     holder = {a: n for n, r in after.items() for a in r.addresses}
     holder.update((a, "(released in this run)") for a in hold if a not in holder)
@@ -475,16 +535,27 @@ def _allocate(
             if pool.family not in mine:
                 pending[pool.family].append(req.endpoint)
         chosen[req.endpoint] = mine
+    skipped: list[tuple[Addr, str]] = []
     for pool in pools:
         need = pending[pool.family]
         if not need:
             continue
-        taken = list(pool.reserved()) + [int(a) for a in holder if a.version == pool.family]
-        starts = lowest_free(pool.ip_range, 1, _intervals(taken), len(need))
+        reserved = pool.reserved()
+        taken = list(reserved) + [int(a) for a in holder if a.version == pool.family]
+        foreign = {
+            int(a): (a, where)
+            for a, where in (live() if live is not None else {}).items()
+            if a.version == pool.family and a in pool.ip_range and a not in holder and int(a) not in reserved
+        }
+        starts = lowest_free(pool.ip_range, 1, _intervals(taken + list(foreign)), len(need))
+        if starts:
+            skipped += [foreign[v] for v in sorted(foreign) if v < starts[-1]]
         if len(starts) < len(need):
+            live_note = f" ({len(foreign)} of its addresses are live on owned interfaces)" if foreign else ""
             raise ConflictError(
-                f"network {network}: pool {pool.ip_range} is exhausted: {len(need) - len(starts)} of {len(need)} "
-                f"endpoints got no IPv{pool.family} address ({need[len(starts)]} first); nothing was changed"
+                f"network {network}: pool {pool.ip_range} is exhausted{live_note}: {len(need) - len(starts)} of "
+                f"{len(need)} endpoints got no IPv{pool.family} address ({need[len(starts)]} first); "
+                "nothing was changed"
             )
         for name, value in zip(need, starts):
             chosen[name][pool.family] = (
@@ -493,6 +564,7 @@ def _allocate(
     for req in requests:
         mine = chosen[req.endpoint]
         after[req.endpoint] = Record(req.netns, tuple(mine[f] for f in sorted(mine)), req.definition)
+    return skipped
 
 
 def docker_mac(addr: Addr) -> str:
@@ -515,8 +587,16 @@ def describe(pools: list[Pool], rec: Record) -> dict[str, Any]:
     return out
 
 
-def run_endpoints(params: dict[str, Any], check_mode: bool, alive: Callable[[str], bool] | None = None) -> dict:
-    """The endpoint mode, pure of Ansible: validate, lock, load, plan, write unless check mode."""
+def run_endpoints(
+    params: dict[str, Any],
+    check_mode: bool,
+    alive: Callable[[str], bool] | None = None,
+    live: LiveReader | None = None,
+) -> dict:
+    """The endpoint mode, pure of Ansible: validate, lock, load, plan, write unless check mode.
+
+    ``live`` reads the addresses live on owned interfaces (default: this host's kernel, once, when needed).
+    """
     network = check_network_name(params.get("network"), "network")
     state = params.get("state") or "merged"
     if state not in ENDPOINT_STATES:
@@ -539,6 +619,7 @@ def run_endpoints(params: dict[str, Any], check_mode: bool, alive: Callable[[str
     # Releasing from a network that has no store has nothing to write: take no
     # exclusive lock, which would create the state dir and the lock file.
     nothing_to_release = state == "deleted" and not os.path.exists(store.path)
+    seen = LiveAddresses(live)
     with store.locked(write=not check_mode and not nothing_to_release):
         current = load_network(store.read(), store, network)
         out = plan_endpoints(
@@ -549,6 +630,7 @@ def run_endpoints(params: dict[str, Any], check_mode: bool, alive: Callable[[str
             state,
             alive=alive if params.get("reconcile") else None,
             listed=bool(params.get("config")),
+            live=seen.get,
         )
         if out.write and not check_mode:
             store.write(dump_network(network, out.state))
@@ -561,6 +643,7 @@ def run_endpoints(params: dict[str, Any], check_mode: bool, alive: Callable[[str
         "released": out.released + out.reconciled,
         "reconciled": out.reconciled,
         "store": store.path,
+        "warnings": seen.warnings() + ([skipped_warning(network, out.skipped)] if out.skipped else []),
         "diff": _diff(before, after, store.path),
     }
 
@@ -632,7 +715,7 @@ def definition_path(state_dir: str, definition: str) -> str:
     return os.path.join(state_dir, "definitions", definition + ".json")
 
 
-def run_definition(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+def run_definition(params: dict[str, Any], check_mode: bool, live: LiveReader | None = None) -> dict[str, Any]:
     """Many networks, one definition's endpoints, one call: allocate, purge (overridden) or release (deleted).
 
     The definition's record (its endpoints and their modes) lives beside the stores; each store records which
@@ -673,6 +756,7 @@ def run_definition(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         targets = [m.name for m in members] if listed is not None else sorted(recorded)
         outcomes: dict[str, EndpointOutcome] = {}
         currents: dict[str, NetworkState | None] = {}
+        seen = LiveAddresses(live)  # one read for every network of the run
         for net, store in stores.items():
             currents[net] = current = load_network(store.read(), store, net)
             if current is None and not nets.get(net):
@@ -680,7 +764,14 @@ def run_definition(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
             deleting = [Request(n, n, (), definition) for n in targets]
             want = deleting if state == "deleted" else requests.get(net, [])
             outcomes[net] = plan_endpoints(
-                net, current, nets.get(net) or [], want, state, listed=listed is not None, scope=definition
+                net,
+                current,
+                nets.get(net) or [],
+                want,
+                state,
+                listed=listed is not None,
+                scope=definition,
+                live=seen.get,
             )
         if state == "deleted":
             after = {n: rec for n, rec in recorded.items() if n not in targets}
@@ -739,6 +830,7 @@ def run_definition(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         for net, holders in in_use.items()
         if params.get("remove_stores")
     ]
+    warnings += seen.warnings() + [skipped_warning(net, o.skipped) for net, o in outcomes.items() if o.skipped]
     before = {net: dump_network(net, c)["endpoints"] for net, c in currents.items() if c is not None}
     after_stores = {net: dump_network(net, o.state)["endpoints"] for net, o in outcomes.items() if net not in emptied}
     return {

@@ -16,6 +16,9 @@ description:
   - The lowest free address is handed out first; an endpoint keeps its address for as long as it holds it.
     The network and (IPv4) broadcast address, the gateway and the aux addresses are never handed out. Dynamic
     allocation stays inside C(ip_range); a fixed request may be anywhere in the subnet.
+  - Nor is an address live on an interface this collection owns, in any namespace of the host (one added by hand
+    to a container's C(eth0), say), unless the store records it for that endpoint; the run warns naming the
+    addresses passed over and where they live. They are read only when an address must be picked.
   - The allocations live in a store on the managed host, one JSON file per network in O(state_dir), written under an
     exclusive lock (flock on a C(.lock) file beside it) and replaced atomically (temporary file, fsync, rename,
     fsync of the directory). Concurrent runs never hand out the same address; a run killed at any moment leaves

@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from ansible_collections.netplumb.container.plugins.module_utils import _ipam
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._ipam import run_definition
 
@@ -16,6 +17,12 @@ NETS = [
     {"name": "front", "pools": [{"subnet": "10.1.0.0/24"}]},
     {"name": "back", "pools": [{"subnet": "10.2.0.0/24"}, {"subnet": "fd00:2::/64"}]},
 ]
+
+
+@pytest.fixture(autouse=True)
+def _no_live_addresses(monkeypatch):
+    """Unit tests never read the machine's kernel (other runs' interfaces live there): nothing is live."""
+    monkeypatch.setattr(_ipam, "read_live_owned", list)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from ansible_collections.netplumb.container.plugins.module_utils import _ipam
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     ConflictError,
     NetplumbError,
@@ -14,6 +15,12 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 )
 from ansible_collections.netplumb.container.plugins.module_utils._ipam import run_endpoints
 from ansible_collections.netplumb.container.plugins.module_utils._store import StoreError
+
+
+@pytest.fixture(autouse=True)
+def _no_live_addresses(monkeypatch):
+    """Unit tests never read the machine's kernel (other runs' interfaces live there): nothing is live."""
+    monkeypatch.setattr(_ipam, "read_live_owned", list)
 
 
 @pytest.fixture
