@@ -5,7 +5,7 @@ container on an internal and a normal network, ``gateway_network``, a fixed ``ma
 
 from __future__ import annotations
 
-from .sitelab import default_route, fetch, link, start_site_lab
+from .sitelab import changed_tasks, default_route, fetch, link, start_site_lab
 
 # IPv6 on the lab's IPv4-only underlay, added by the test inside its own lab (nodad: usable at once).
 H1_V6, OUTSIDE_V6 = "fd18:6::11", "fd18:6::254"
@@ -50,6 +50,8 @@ def test_published_port_on_both_families_and_to_other_networks(new_lab, tmp_path
         site.play("site.yml")
 
     apply(None)
+    again = site.play("site.yml")
+    assert again["stats"]["h1"]["changed"] == 0, changed_tasks(again, "h1")
     pid = serve_both(site, "web", 80, "hello-web")
     try:
         assert fetch(site, "outside", None, h1, 8080) == "hello-web"
