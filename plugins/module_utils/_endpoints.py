@@ -322,6 +322,7 @@ def links(templates: list[dict[str, Any]], allocations: dict[str, dict[str, dict
 def ports(templates: list[dict[str, Any]], allocations: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     """The nat module's config (network + publish, each port owned by its endpoint) from the port templates."""
     by_network: dict[str, list[dict[str, Any]]] = {}
+    held6 = {(t["host_port"], t["proto"]) for t in templates if ipaddress.ip_address(t["host_ip"]).version == 6}
     for t in templates:
         alloc = allocations.get(t["network"], {}).get(t["endpoint"]) or {}
         family = ipaddress.ip_address(t["host_ip"]).version
@@ -331,16 +332,18 @@ def ports(templates: list[dict[str, Any]], allocations: dict[str, dict[str, dict
                 f"container {t['endpoint']}: publishes on {t['host_ip']} (IPv{family}) "
                 f"but has no IPv{family} address on network {t['network']}"
             )
-        by_network.setdefault(t["network"], []).append(
-            {
-                "endpoint": t["endpoint"],
-                "host_ip": t["host_ip"],
-                "host_port": t["host_port"],
-                "container_address": target,
-                "container_port": t["container_port"],
-                "proto": t["proto"],
-            }
-        )
+        item = {
+            "endpoint": t["endpoint"],
+            "host_ip": t["host_ip"],
+            "host_port": t["host_port"],
+            "container_address": target,
+            "container_port": t["container_port"],
+            "proto": t["proto"],
+        }
+        if t["host_ip"] == "0.0.0.0" and alloc.get("ipv6") and (t["host_port"], t["proto"]) not in held6:
+            # Docker's proxy listens on :: too; an explicit IPv6 publish of the same port keeps its own target
+            item["container_address6"] = alloc["ipv6"]
+        by_network.setdefault(t["network"], []).append(item)
     return [{"network": net, "publish": publish} for net, publish in by_network.items()]
 
 

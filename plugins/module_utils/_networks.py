@@ -90,6 +90,7 @@ def normalise_networks(
             "masquerade": net["masquerade"],
             "icc": net["icc"],
             "internal": net["internal"],
+            **parse_flags(raw, {"publish_to_other_networks": False}, where),
         }
         if raw.get("outbound_address"):
             # Docker's host_ipv4: SNAT to this host address instead of masquerading

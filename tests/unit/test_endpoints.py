@@ -17,6 +17,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._endpoints impo
     role_plan,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import model
 from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
 
 NETS = ["docker0", "backend"]
@@ -280,3 +281,40 @@ def test_host_port_clash_rule(first, second, clash):
             parse_containers(containers, NETS)
     else:
         parse_containers(containers, NETS)
+
+
+def _dual(publish):
+    nets = {
+        n["name"]: n for n in normalise_networks([{"name": "d", "subnet": "10.8.0.0/24", "subnet6": "fd00:8::/64"}])
+    }
+    eps = parse_containers([{"name": "web", "networks": ["d"], "publish": publish}], ["d"])
+    alloc6 = {"addresses": ["10.8.0.2/24", "fd00:8::2/64"], "ipv4": "10.8.0.2", "ipv6": "fd00:8::2"}
+    return role_plan(eps, nets)["ports"], {"d": {"web": alloc6}}, nets["d"]
+
+
+@pytest.mark.parametrize(
+    "publish,expected6,nat6",
+    [
+        (["8080:80"], {(8080, "tcp"): "fd00:8::2"}, [(8080, "fd00:8::2", 80, "tcp")]),
+        (["0.0.0.0:8080:80/udp"], {(8080, "udp"): "fd00:8::2"}, [(8080, "fd00:8::2", 80, "udp")]),
+        (["127.0.0.1:8080:80"], {(8080, "tcp"): None}, []),
+        # an explicit IPv6 publish of the same port keeps its own; the IPv4 one gets no second ::
+        (["8080:80", "[::]:8080:81"], {(8080, "tcp"): None}, [(8080, "fd00:8::2", 81, "tcp")]),
+    ],
+)
+def test_all_addresses_publish_also_on_ipv6(publish, expected6, nat6):
+    templates, allocs, net = _dual(publish)
+    [entry] = ports(templates, allocs)
+    got = {(p["host_port"], p["proto"]): p.get("container_address6") for p in entry["publish"] if p["host_ip"] != "::"}
+    assert got == expected6
+    # what the nat module makes of it: the same port on :: to the container's IPv6 address, or not
+    parsed = model.parse_network({**net["nat_config"], **entry})
+    on_any6 = [(p.host_port, p.container_address, p.container_port, p.proto) for p in parsed.publish if p.family == 6]
+    assert on_any6 == nat6
+
+
+def test_ipv4_only_container_gets_no_ipv6_publish():
+    templates, allocs, _net = _dual(["8080:80"])
+    allocs["d"]["web"] = {"addresses": ["10.8.0.2/24"], "ipv4": "10.8.0.2"}
+    [entry] = ports(templates, allocs)
+    assert "container_address6" not in entry["publish"][0]

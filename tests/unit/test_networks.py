@@ -20,6 +20,7 @@ def test_docker_default():
         "masquerade": True,
         "icc": True,
         "internal": False,
+        "publish_to_other_networks": False,
     }
     assert (net["bridge"], net["mtu"], net["icc"], net["masquerade"], net["internal"]) == (
         "docker0",
@@ -101,3 +102,14 @@ def test_outbound_address_goes_to_nat():
     with pytest.raises(ValidationError, match=r"\[0\]\.outbound_address: fd00::1 is not an IPv4 address"):
         normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", "outbound_address": "fd00::1"}])
     assert "outbound_address" not in normalise_networks([{"name": "a", "subnet": "10.0.0.0/24"}])[0]["nat_config"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("yes", True), ("false", False), (True, True), (None, False)])
+def test_publish_to_other_networks_goes_to_nat(value, expected):
+    [net] = normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", "publish_to_other_networks": value}])
+    assert net["nat_config"]["publish_to_other_networks"] is expected
+
+
+def test_publish_to_other_networks_rejects_junk():
+    with pytest.raises(ValidationError, match=r"\[0\]\.publish_to_other_networks.*maybe"):
+        normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", "publish_to_other_networks": "maybe"}])
