@@ -724,6 +724,10 @@ def run_definition(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
                     _remove(def_store)
             for net in emptied:
                 _remove(stores[net])
+            if params.get("remove_stores") and state == "deleted":
+                for net, store in stores.items():
+                    if currents[net] is None:
+                        _remove(store)  # never stored: only the lock this run made (no container used it)
     if not check_mode and not after:
         _remove(def_store)  # also the lock this run may have made for a definition that made nothing
         for directory in (os.path.dirname(def_store.path), state_dir):
@@ -1086,9 +1090,16 @@ def host_routes() -> list[Net]:
 
 
 def run_default_pools(
-    spec: dict[str, Any], state_dir: str, check_mode: bool, routes: Callable[[], list[Net]] = host_routes
+    spec: dict[str, Any],
+    state_dir: str,
+    check_mode: bool,
+    routes: Callable[[], list[Net]] = host_routes,
+    state: str = "merged",
 ) -> dict[str, Any]:
-    """The default-pools mode: a subnet for each listed network, recorded on the host so that it stays."""
+    """The default-pools mode: a subnet for each listed network, recorded on the host so that it stays.
+
+    ``deleted`` forgets the listed networks' subnets instead (their networks are gone) and returns them.
+    """
     check_abs_path(state_dir, "state_dir")
     pools = parse_default_pools(spec.get("pools"))
     raw_names = spec.get("networks") or []
@@ -1096,17 +1107,30 @@ def run_default_pools(
     check_unique(names, lambda n: n, "subnets.networks")
     exclude = [parse_net(c, "subnets.exclude") for c in spec.get("exclude") or []]
     store = JsonStore(pools_path(state_dir), POOLS_FORMAT, "default pool record")
-    with store.locked(write=not check_mode):
+    # Forgetting what was never recorded must not leave a lock file (and a directory) behind.
+    with store.locked(write=not check_mode and (state != "deleted" or os.path.exists(store.path))):
         records = load_pool_records(store.read(), store)
-        chosen, actions = choose_subnets(pools, names, records, routes() if names else [], exclude)
+        if state == "deleted":
+            chosen = {n: records[n] for n in names if n in records}
+            actions = [Action("delete", "default pool subnet", n, params={"subnet": str(s)}) for n, s in chosen.items()]
+            kept = {n: s for n, s in records.items() if n not in chosen}
+        else:
+            chosen, actions = choose_subnets(pools, names, records, routes() if names else [], exclude)
+            kept = {**records, **chosen}
         if actions and not check_mode:
-            store.write({"subnets": {n: str(s) for n, s in sorted({**records, **chosen}.items())}})
+            if kept:
+                store.write({"subnets": {n: str(s) for n, s in sorted(kept.items())}})
+            else:
+                _remove(store)
+    if state == "deleted" and not check_mode and not kept:
+        with contextlib.suppress(OSError):
+            os.rmdir(state_dir)  # only when empty, as the stores' own removal does
     before = {n: str(s) for n, s in sorted(records.items()) if n in chosen}
-    after = {n: str(s) for n, s in sorted(chosen.items())}
+    after = {} if state == "deleted" else {n: str(s) for n, s in sorted(chosen.items())}
     return {
         "changed": bool(actions),
         "actions": [a.to_result() for a in actions],
-        "subnets": after,
+        "subnets": {n: str(s) for n, s in sorted(chosen.items())},
         "store": store.path,
         "diff": _diff(before, after, store.path),
     }
@@ -1114,7 +1138,9 @@ def run_default_pools(
 
 def run_ipam(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     if params.get("subnets") is not None:
-        return run_default_pools(params["subnets"], params["state_dir"], check_mode)
+        if params["state"] not in ("merged", "deleted"):
+            raise ValidationError(f"subnets: state {params['state']!r} is not merged or deleted")
+        return run_default_pools(params["subnets"], params["state_dir"], check_mode, state=params["state"])
     if params.get("cluster"):
         return run_cluster(params["cluster"], check_mode)
     if params.get("networks") is not None or params.get("endpoints") is not None:

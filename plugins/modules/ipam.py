@@ -109,6 +109,8 @@ options:
       - V(replaced) is V(merged) but moves an endpoint to its newly requested fixed address.
       - V(overridden) is V(replaced) and releases every allocation of the network that is not listed.
       - V(deleted) releases the listed endpoints, or every endpoint of the network without O(config).
+      - With O(subnets) only V(merged) (choose and record) and V(deleted) (forget the listed networks' subnets,
+        and the record once empty) are allowed.
     type: str
     choices: [merged, replaced, overridden, deleted]
     default: merged
@@ -350,6 +352,12 @@ EXAMPLES = r"""
       networks: [front, back]
       exclude: [10.20.0.0/24]
   register: picked
+
+- name: The networks are gone; their subnets go back to the pools
+  netplumb.container.ipam:
+    subnets:
+      networks: [front, back]
+    state: deleted
 
 - name: One /24 per host from the cluster range, avoiding routes the hosts already have
   netplumb.container.ipam:

@@ -1,6 +1,6 @@
 """Default address pools end to end on a lab: networks without a subnet get Docker's next free /16 on the
 host, avoiding a route added by hand; check mode writes nothing; a second run keeps them (no change);
-exhausted pools fail naming the variable before any change; absent removes the bridges."""
+exhausted pools fail naming the variable before any change; absent removes the bridges and the records."""
 
 from __future__ import annotations
 
@@ -80,3 +80,5 @@ def test_networks_without_subnet(new_lab, tmp_path):
     for host in ("h1", "h2"):
         assert bridge_addresses(site, host) == {"br-pa": [], "br-pb": []}, host
         assert "172.1" not in site.sh(host, "ip route"), host
+        # their subnets went back to the pools: no record, and the state directory is gone with the stores
+        assert site.sh(host, "test -e /var/lib/netplumb && echo left || echo gone").strip() == "gone", host

@@ -101,9 +101,9 @@ def test_bad_pools(raw, match):
 
 @pytest.fixture
 def run(tmp_path):
-    def _run(names, check=False, routes=HOST, **kw):
+    def _run(names, check=False, routes=HOST, state="merged", **kw):
         spec = {"networks": names, **kw}
-        return run_default_pools(spec, str(tmp_path / "ipam"), check, routes=lambda: nets(*routes))
+        return run_default_pools(spec, str(tmp_path / "ipam"), check, routes=lambda: nets(*routes), state=state)
 
     _run.path = tmp_path / "ipam" / "_default_pools.json"
     return _run
@@ -125,6 +125,21 @@ def test_recorded_and_returned_again(run):
     # another network later: avoids the recorded ones even when their bridges are gone
     assert run(["c"])["subnets"] == {"c": "172.19.0.0/16"}
     assert json.loads(run.path.read_text())["subnets"] == {**first["subnets"], "c": "172.19.0.0/16"}
+
+
+def test_deleted_forgets_and_the_slice_is_free_again(run, tmp_path):
+    run(["a", "b"])
+    checked = run(["a", "zz"], check=True, state="deleted")
+    assert checked["changed"] and checked["subnets"] == {"a": "172.17.0.0/16"}
+    assert json.loads(run.path.read_text())["subnets"] == {"a": "172.17.0.0/16", "b": "172.18.0.0/16"}
+    gone = run(["a", "zz"], state="deleted")
+    assert gone["subnets"] == {"a": "172.17.0.0/16"} and [a["op"] for a in gone["actions"]] == ["delete"]
+    assert json.loads(run.path.read_text())["subnets"] == {"b": "172.18.0.0/16"}
+    assert run(["c"])["subnets"] == {"c": "172.17.0.0/16"}
+    run(["b", "c"], state="deleted")
+    assert not (tmp_path / "ipam").exists()  # the last record gone: file, lock and empty directory
+    assert not run(["b"], state="deleted")["changed"]
+    assert not (tmp_path / "ipam").exists()
 
 
 def test_check_mode_writes_nothing(run):
@@ -192,3 +207,14 @@ def test_other_callers_still_need_a_subnet():
     assert bridge_network_check([{"name": "a"}, {"name": "a"}])["error"] == (
         "bridge_network_networks: two networks have the name 'a'"
     )
+
+
+def test_remove_stores_leaves_no_lock_of_a_network_never_stored(tmp_path):
+    from ansible_collections.netplumb.container.plugins.module_utils._ipam import ARGUMENT_SPEC, run_ipam
+
+    params = {key: spec.get("default") for key, spec in ARGUMENT_SPEC.items()}
+    state_dir = tmp_path / "ipam"
+    params.update(networks=[{"name": "x", "pools": None}], endpoints=[], state="deleted", remove_stores=True)
+    params["state_dir"] = str(state_dir)
+    assert not run_ipam(params, False)["changed"]
+    assert not state_dir.exists()
