@@ -218,3 +218,24 @@ def test_remove_stores_leaves_no_lock_of_a_network_never_stored(tmp_path):
     params["state_dir"] = str(state_dir)
     assert not run_ipam(params, False)["changed"]
     assert not state_dir.exists()
+
+
+def _choose_in_process(state_dir: str, name: str, out) -> None:
+    result = run_default_pools({"networks": [name]}, state_dir, False, routes=lambda: nets(*HOST))
+    out.put(result["subnets"][name])
+
+
+def test_two_runs_at_once_never_choose_the_same_subnet(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_choose_in_process, args=(str(tmp_path), f"n{i}", out)) for i in range(6)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0] * 6
+    chosen = sorted(out.get(timeout=10) for _ in procs)
+    assert chosen == sorted(f"172.{17 + i}.0.0/16" for i in range(6))
+    assert sorted(json.loads((tmp_path / "_default_pools.json").read_text())["subnets"].values()) == chosen
