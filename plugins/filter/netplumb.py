@@ -31,13 +31,29 @@ def _networks_by_name(networks: list[dict[str, Any]]) -> dict[str, dict[str, Any
     return {net["name"]: net for net in networks}
 
 
-def bridge_network_check(networks: Any, var: str = "bridge_network_networks") -> dict[str, Any]:
+def bridge_network_check(
+    networks: Any, var: str = "bridge_network_networks", assigned: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The role's pre-flight: {"networks": checked and completed} or {"error": one line naming variable and value}.
 
+    Networks without a subnet (none in ``assigned`` yet) are listed in "pending", the other networks' IPv4
+    subnets in "exclude": the ipam module's arguments for choosing from the default pools on the host.
     Returned, not raised, so that the role's fail task shows the message as it is.
     """
     try:
-        return {"networks": normalise_networks(networks, var)}
+        nets = normalise_networks(networks, var, assigned=assigned, pending_ok=True)
+        out = {
+            "networks": nets,
+            "pending": [net["name"] for net in nets if net.get("pending")],
+            "exclude": [net["subnet"] for net in nets if net["subnet"]],
+        }
+        if assigned:
+            # The variable as given, each network with its subnet, for the roles that read it later.
+            out["completed"] = [
+                raw if raw.get("subnet") or raw["name"] not in assigned else {**raw, "subnet": assigned[raw["name"]]}
+                for raw in networks
+            ]
+        return out
     except ValidationError as exc:
         return {"error": exc.msg}
 

@@ -41,6 +41,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
     check_netns_name,
     check_network_name,
     check_unique,
+    parse_int,
     parse_ip,
 )
 
@@ -814,6 +815,10 @@ def run_definition(params: dict[str, Any], check_mode: bool, live: LiveReader | 
                     _remove(def_store)
             for net in emptied:
                 _remove(stores[net])
+            if params.get("remove_stores") and state == "deleted":
+                for net, store in stores.items():
+                    if currents[net] is None:
+                        _remove(store)  # never stored: only the lock this run made (no container used it)
     if not check_mode and not after:
         _remove(def_store)  # also the lock this run may have made for a definition that made nothing
         for directory in (os.path.dirname(def_store.path), state_dir):
@@ -1059,7 +1064,175 @@ def dump_leases(leases: Leases) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------- default address pools (host)
+
+POOLS_FORMAT = "netplumb.container/ipam-default-pools"
+# Docker's default-address-pools: 172.17.0.0/16 .. 172.31.0.0/16, then the /20 slices of 192.168.0.0/16.
+DOCKER_POOLS: tuple[dict[str, Any], ...] = (
+    {"base": "172.17.0.0/16", "size": 16},
+    {"base": "172.18.0.0/15", "size": 16},
+    {"base": "172.20.0.0/14", "size": 16},
+    {"base": "172.24.0.0/13", "size": 16},
+    {"base": "192.168.0.0/16", "size": 20},
+)
+POOLS_VAR = "bridge_network_default_pools"
+
+
+@dataclasses.dataclass(frozen=True)
+class DefaultPool:
+    base: ipaddress.IPv4Network
+    size: int
+
+
+def parse_default_pools(raw: Any, what: str = "subnets.pools") -> list[DefaultPool]:
+    """Docker's default-address-pools entries ({base, size}), IPv4 only."""
+    if raw is None:
+        raw = list(DOCKER_POOLS)
+    if not isinstance(raw, list) or not raw:
+        raise ValidationError(f"{what}: {raw!r} is not a non-empty list of {{base, size}} pools")
+    out = []
+    for index, spec in enumerate(raw):
+        where = f"{what}[{index}]"
+        if not isinstance(spec, dict) or not spec.get("base"):
+            raise ValidationError(f"{where}: {spec!r} needs a base (e.g. 172.17.0.0/16) and a size")
+        base = parse_net(spec["base"], f"{where}.base")
+        if base.version != 4:
+            raise ValidationError(f"{where}.base: {base} is not an IPv4 subnet (default pools are IPv4)")
+        size = parse_int(spec.get("size"), f"{where}.size", base.prefixlen, 30)
+        out.append(DefaultPool(base, size))
+    return out
+
+
+def choose_subnets(
+    pools: list[DefaultPool],
+    networks: list[str],
+    records: dict[str, Net],
+    routes: list[Net],
+    exclude: list[Net],
+) -> tuple[dict[str, Net], list[Action]]:
+    """Each network's subnet: its record, or the lowest pool slice that overlaps no route, no other
+    network's subnet (recorded or given) and no earlier choice. Pure; raises before anything is written."""
+    chosen: dict[str, Net] = {}
+    actions: list[Action] = []
+    for name in networks:
+        held = records.get(name)
+        if held is None:
+            continue
+        for other in exclude:
+            if held.overlaps(other):
+                raise ConflictError(
+                    f"subnets: network {name} holds {held} (recorded), which overlaps the subnet {other} of another "
+                    "network; give one of them another subnet"
+                )
+        chosen[name] = held
+    taken = [n for n in routes if n.version == 4 and n.prefixlen > 0] + [n for n in exclude if n.version == 4]
+    taken += records.values()
+    blocked = sorted((int(n.network_address), int(n.broadcast_address)) for n in taken)
+    for name in networks:
+        if name in chosen:
+            continue
+        found = None
+        for pool in pools:
+            starts = lowest_free(pool.base, 1 << (32 - pool.size), blocked, 1)
+            if starts:
+                found = ipaddress.ip_network((starts[0], pool.size))
+                break
+        if found is None:
+            bases = ", ".join(f"{p.base} /{p.size}" for p in pools)
+            raise ConflictError(
+                f"{POOLS_VAR}: the default pools ({bases}) have no free subnet left for network {name} (every slice "
+                "overlaps a route of the host or another network); add a pool or give the network a subnet; "
+                "nothing was changed"
+            )
+        chosen[name] = found
+        bisect.insort(blocked, (int(found.network_address), int(found.broadcast_address)))
+        actions.append(Action("create", "default pool subnet", name, params={"subnet": str(found)}))
+    return chosen, actions
+
+
+def pools_path(state_dir: str) -> str:
+    # Network names start with a letter or digit, so no network store can be called this.
+    return os.path.join(state_dir, "_default_pools.json")
+
+
+def load_pool_records(data: dict[str, Any] | None, store: JsonStore) -> dict[str, Net]:
+    if data is None:
+        return {}
+    try:
+        if not isinstance(data.get("subnets"), dict):
+            raise ValidationError("no subnets")
+        return {
+            check_network_name(name): parse_net(value, f"subnet of {name}") for name, value in data["subnets"].items()
+        }
+    except (ValidationError, AttributeError, TypeError) as exc:
+        raise store.corrupt(getattr(exc, "msg", str(exc))) from None
+
+
+def host_routes() -> list[Net]:
+    """Every IPv4 route destination of the host, in all tables (main and local included)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._rtnl import RtnlReader
+
+    with RtnlReader() as reader:
+        found = reader.routes(table=None)
+    return [
+        ipaddress.ip_network((r["dst"], r["dst_len"]), strict=False)
+        for r in found
+        if r["family"] == 2 and r["dst"] is not None
+    ]
+
+
+def run_default_pools(
+    spec: dict[str, Any],
+    state_dir: str,
+    check_mode: bool,
+    routes: Callable[[], list[Net]] = host_routes,
+    state: str = "merged",
+) -> dict[str, Any]:
+    """The default-pools mode: a subnet for each listed network, recorded on the host so that it stays.
+
+    ``deleted`` forgets the listed networks' subnets instead (their networks are gone) and returns them.
+    """
+    check_abs_path(state_dir, "state_dir")
+    pools = parse_default_pools(spec.get("pools"))
+    raw_names = spec.get("networks") or []
+    names = [check_network_name(n, "subnets.networks") for n in raw_names]
+    check_unique(names, lambda n: n, "subnets.networks")
+    exclude = [parse_net(c, "subnets.exclude") for c in spec.get("exclude") or []]
+    store = JsonStore(pools_path(state_dir), POOLS_FORMAT, "default pool record")
+    # Forgetting what was never recorded must not leave a lock file (and a directory) behind.
+    with store.locked(write=not check_mode and (state != "deleted" or os.path.exists(store.path))):
+        records = load_pool_records(store.read(), store)
+        if state == "deleted":
+            chosen = {n: records[n] for n in names if n in records}
+            actions = [Action("delete", "default pool subnet", n, params={"subnet": str(s)}) for n, s in chosen.items()]
+            kept = {n: s for n, s in records.items() if n not in chosen}
+        else:
+            chosen, actions = choose_subnets(pools, names, records, routes() if names else [], exclude)
+            kept = {**records, **chosen}
+        if actions and not check_mode:
+            if kept:
+                store.write({"subnets": {n: str(s) for n, s in sorted(kept.items())}})
+            else:
+                _remove(store)
+    if state == "deleted" and not check_mode and not kept:
+        with contextlib.suppress(OSError):
+            os.rmdir(state_dir)  # only when empty, as the stores' own removal does
+    before = {n: str(s) for n, s in sorted(records.items()) if n in chosen}
+    after = {} if state == "deleted" else {n: str(s) for n, s in sorted(chosen.items())}
+    return {
+        "changed": bool(actions),
+        "actions": [a.to_result() for a in actions],
+        "subnets": {n: str(s) for n, s in sorted(chosen.items())},
+        "store": store.path,
+        "diff": _diff(before, after, store.path),
+    }
+
+
 def run_ipam(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    if params.get("subnets") is not None:
+        if params["state"] not in ("merged", "deleted"):
+            raise ValidationError(f"subnets: state {params['state']!r} is not merged or deleted")
+        return run_default_pools(params["subnets"], params["state_dir"], check_mode, state=params["state"])
     if params.get("cluster"):
         return run_cluster(params["cluster"], check_mode)
     if params.get("networks") is not None or params.get("endpoints") is not None:
@@ -1122,6 +1295,18 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "remove_stores": {"type": "bool", "default": False},
     "reconcile": {"type": "bool", "default": False},
     "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
+    "subnets": {
+        "type": "dict",
+        "options": {
+            "networks": {"type": "list", "elements": "str", "required": True},
+            "pools": {
+                "type": "list",
+                "elements": "dict",
+                "options": {"base": {"type": "str", "required": True}, "size": {"type": "int", "required": True}},
+            },
+            "exclude": {"type": "list", "elements": "str"},
+        },
+    },
     "cluster": {
         "type": "dict",
         "options": {
@@ -1149,7 +1334,8 @@ MODULE_KWARGS: dict[str, Any] = {
         *(("networks", other) for other in ("network", "subnet", "pools", "config", "cluster", "reconcile")),
         ("endpoints", "config"),
         ("endpoints", "network"),
+        *(("subnets", other) for other in ("network", "networks", "endpoints", "config", "cluster", "pools")),
     ],
-    "required_one_of": [("network", "cluster", "networks")],
+    "required_one_of": [("network", "cluster", "networks", "subnets")],
     "supports_check_mode": True,
 }

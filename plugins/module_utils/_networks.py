@@ -33,12 +33,18 @@ FLAGS = {"icc": True, "masquerade": True, "internal": False}
 
 
 def normalise_networks(
-    networks: list[dict[str, Any]] | None, var: str = "bridge_network_networks"
+    networks: list[dict[str, Any]] | None,
+    var: str = "bridge_network_networks",
+    assigned: dict[str, str] | None = None,
+    pending_ok: bool = False,
 ) -> list[dict[str, Any]]:
     """Complete each network with Docker's defaults; raise naming the variable on bad input.
 
-    ``None`` (the roles' default) is Docker's default network; ``[]`` is no network.
+    ``None`` (the roles' default) is Docker's default network; ``[]`` is no network. A network without
+    ``subnet`` takes its subnet from ``assigned`` (chosen on the host from the default pools); with
+    ``pending_ok`` one that has none there yet is checked as far as it can be and marked ``pending``.
     """
+    assigned = assigned or {}
     if networks is None:
         networks = [DOCKER_DEFAULT]
     if not isinstance(networks, list):
@@ -57,21 +63,31 @@ def normalise_networks(
             "ip_range": raw.get("ip_range"),
             "aux_addresses": dict(raw.get("aux_addresses") or {}),
         }
-        subnet = _subnet(raw.get("subnet"), f"{where}.subnet", 4)
-        net["subnet"] = str(subnet)
-        net["gateway"] = _gateway(raw.get("gateway"), subnet, f"{where}.gateway")
-        net["gateway_cidr"] = f"{net['gateway']}/{subnet.prefixlen}"
-        pools: list[dict[str, Any]] = [{"subnet": net["subnet"], "gateway": net["gateway"]}]
-        if net["ip_range"]:
-            rng = _subnet(net["ip_range"], f"{where}.ip_range", 4)
-            if not rng.subnet_of(subnet):
-                raise ValidationError(f"{where}.ip_range: {rng} is not inside the subnet {subnet}")
-            pools[0]["ip_range"] = net["ip_range"] = str(rng)
-        for aux, value in net["aux_addresses"].items():
-            if parse_ip(value, f"{where}.aux_addresses.{aux}") not in subnet:
-                raise ValidationError(f"{where}.aux_addresses.{aux}: {value} is outside the subnet {subnet}")
-        if net["aux_addresses"]:
-            pools[0]["aux_addresses"] = net["aux_addresses"]
+        pools: list[dict[str, Any]] = []
+        value = raw.get("subnet") or assigned.get(name)
+        if not value and pending_ok:
+            for key in ("gateway", "ip_range", "aux_addresses"):
+                if raw.get(key):
+                    raise ValidationError(
+                        f"{where}.{key} needs {where}.subnet (a subnet from the default pools is chosen on the host)"
+                    )
+            net["subnet"], net["pending"] = None, True
+        else:
+            subnet = _subnet(value, f"{where}.subnet", 4)
+            net["subnet"] = str(subnet)
+            net["gateway"] = _gateway(raw.get("gateway"), subnet, f"{where}.gateway")
+            net["gateway_cidr"] = f"{net['gateway']}/{subnet.prefixlen}"
+            pools.append({"subnet": net["subnet"], "gateway": net["gateway"]})
+            if net["ip_range"]:
+                rng = _subnet(net["ip_range"], f"{where}.ip_range", 4)
+                if not rng.subnet_of(subnet):
+                    raise ValidationError(f"{where}.ip_range: {rng} is not inside the subnet {subnet}")
+                pools[0]["ip_range"] = net["ip_range"] = str(rng)
+            for aux, value in net["aux_addresses"].items():
+                if parse_ip(value, f"{where}.aux_addresses.{aux}") not in subnet:
+                    raise ValidationError(f"{where}.aux_addresses.{aux}: {value} is outside the subnet {subnet}")
+            if net["aux_addresses"]:
+                pools[0]["aux_addresses"] = net["aux_addresses"]
         if raw.get("subnet6"):
             subnet6 = _subnet(raw["subnet6"], f"{where}.subnet6", 6)
             net["subnet6"] = str(subnet6)
@@ -80,7 +96,7 @@ def normalise_networks(
             pools.append({"subnet": net["subnet6"], "gateway": net["gateway6"]})
         net["pools"] = pools
         net["subnets"] = [p["subnet"] for p in pools]
-        net["addresses"] = [net["gateway_cidr"]] + ([net["gateway6_cidr"]] if raw.get("subnet6") else [])
+        net["addresses"] = [net[k] for k in ("gateway_cidr", "gateway6_cidr") if k in net]
         # Ready-made entries for the modules' config lists.
         net["bridge_config"] = {"name": net["bridge"], "addresses": net["addresses"], "mtu": net["mtu"]}
         net["nat_config"] = {
@@ -103,6 +119,9 @@ def normalise_networks(
             net["nat_config"]["cluster_subnets"] = [
                 str(parse_subnet(c, f"{where}.cluster_subnets")) for c in raw["cluster_subnets"]
             ]
+        if net.get("pending"):
+            # Incomplete until the host has chosen the subnet: nothing may be built from it.
+            del net["bridge_config"], net["nat_config"]
         out.append(net)
     _check_distinct(out, var)
     return out

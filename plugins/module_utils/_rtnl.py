@@ -314,11 +314,12 @@ class RtnlReader:
         found = (decode_addr(p) for _k, p in self._dump(netns, RTM_GETADDR, body, IFA_TARGET_NETNSID, "addresses"))
         return [item for item in found if item is not None]
 
-    def routes(self, netns: str | None = None, table: int = RT_TABLE_MAIN) -> list[dict[str, Any]]:
+    def routes(self, netns: str | None = None, table: int | None = RT_TABLE_MAIN) -> list[dict[str, Any]]:
+        """The routes of one table (None: of every table)."""
         body = struct.pack("=BBBBBBBBI", socket.AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0, 0)
         sock = self.home if netns is None else self._socket_in(netns)
         found = (decode_route(p) for _k, p in sock.request(RTM_GETROUTE, NLM_F_DUMP, body, _what(netns, "routes")))
-        return [route for route in found if route["table"] == table]
+        return [route for route in found if table is None or route["table"] == table]
 
     def set_link(self, netns: str | None, index: int, up: bool | None = None, alias: str | None = None) -> None:
         """Set a link's admin state and/or alias (one RTM_NEWLINK with an ACK), from inside its namespace."""

@@ -9,7 +9,7 @@ module: ipam
 short_description: The ipam module — addresses for endpoints, subnets for hosts
 version_added: 0.1.0
 description:
-  - "Three modes, chosen by O(network), O(networks) or O(cluster):"
+  - "Four modes, chosen by O(network), O(networks), O(subnets) or O(cluster):"
   - B(Endpoint addresses) (O(network)). Allocates addresses from a network's pool (Docker's C(subnet), C(gateway),
     C(ip_range), C(aux_addresses); IPv4, IPv6 or both) to named endpoints and returns them with prefix length,
     gateway and Docker's MAC (C(02:42) + the IPv4 address), ready for M(netplumb.container.veth).
@@ -33,6 +33,12 @@ description:
   - B(Host subnets) (O(cluster)). The same allocator one level up, on the controller. It leases one subnet of
     O(cluster.prefixlen) per inventory host from O(cluster.range), kept in O(cluster.lease_file). Run it once per
     play (C(run_once) and C(delegate_to=localhost)); it returns the whole host to subnet map.
+  - B(Default address pools) (O(subnets)). Subnets for networks that have none, like Docker's
+    C(default-address-pools), on the managed host. Each listed network gets the lowest slice of the first pool that
+    overlaps no IPv4 route of the host (every table, C(main) and C(local) included; default routes aside), no
+    O(subnets.exclude) and no subnet recorded for another network. The choice is recorded in
+    C(<state_dir>/_default_pools.json) (locked and replaced atomically like the stores) and returned again on
+    later runs, even though the network's own bridge route then overlaps it.
 author:
   - netplumb developers (@netplumb)
 options:
@@ -106,6 +112,8 @@ options:
       - V(replaced) is V(merged) but moves an endpoint to its newly requested fixed address.
       - V(overridden) is V(replaced) and releases every allocation of the network that is not listed.
       - V(deleted) releases the listed endpoints, or every endpoint of the network without O(config).
+      - With O(subnets) only V(merged) (choose and record) and V(deleted) (forget the listed networks' subnets,
+        and the record once empty) are allowed.
     type: str
     choices: [merged, replaced, overridden, deleted]
     default: merged
@@ -207,6 +215,36 @@ options:
     type: bool
     default: false
     version_added: 0.2.0
+  subnets:
+    description:
+      - Default address pool mode (see above). Mutually exclusive with O(network), O(networks), O(pools), O(config)
+        and O(cluster). Check mode returns the would-be choice and writes nothing.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      networks:
+        description: The networks that need a subnet, chosen for in list order.
+        type: list
+        elements: str
+        required: true
+      pools:
+        description: The pools, tried in order. Default is Docker's (C(172.17.0.0/16) to C(172.31.0.0/16), then the
+          C(/20) slices of C(192.168.0.0/16)).
+        type: list
+        elements: dict
+        suboptions:
+          base:
+            description: The pool's IPv4 range.
+            type: str
+            required: true
+          size:
+            description: Prefix length of the slices handed out (at least the base's, at most 30).
+            type: int
+            required: true
+      exclude:
+        description: Subnets no choice may overlap, for example the subnets given to the host's other networks.
+        type: list
+        elements: str
   cluster:
     description:
       - Host subnet mode (runs where it is delegated, normally the controller). Mutually exclusive with O(network).
@@ -311,6 +349,19 @@ EXAMPLES = r"""
     state: deleted
     remove_stores: true
 
+- name: Subnets from Docker's default pools for two networks, kept across runs
+  netplumb.container.ipam:
+    subnets:
+      networks: [front, back]
+      exclude: [10.20.0.0/24]
+  register: picked
+
+- name: The networks are gone; their subnets go back to the pools
+  netplumb.container.ipam:
+    subnets:
+      networks: [front, back]
+    state: deleted
+
 - name: One /24 per host from the cluster range, avoiding routes the hosts already have
   netplumb.container.ipam:
     cluster:
@@ -384,13 +435,15 @@ reconciled:
   elements: str
   sample: []
 store:
-  description: Path of the network's store.
-  returned: success, endpoint mode
+  description: Path of the network's store (endpoint mode) or of the default pool record.
+  returned: success, endpoint and default pool mode
   type: str
   sample: /var/lib/netplumb/ipam/docker0.json
 subnets:
-  description: Every lease in the lease file, by host (also hosts not listed now).
-  returned: success, cluster mode
+  description:
+    - Cluster mode, every lease in the lease file, by host (also hosts not listed now).
+    - Default pool mode, the subnet of each listed network.
+  returned: success, cluster and default pool mode
   type: dict
   sample: {node1: 10.244.0.0/24, node2: 10.244.1.0/24}
 unlisted:
