@@ -114,6 +114,16 @@ class Lab:
         ):
             sh("ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad")
         sh("ip", "-n", self.c[1], "-6", "route", "add", "default", "via", "fd00:88::1")
+        # Fresh links' link-local addresses stay tentative (DAD) for a moment, and neighbour discovery
+        # needs them: wait until none is left, or the first IPv6 connection can fail.
+        for _attempt in range(100):
+            if not any(nsx(ns, "ip", "-6", "addr", "show", "tentative").stdout.strip() for ns in self.namespaces()):
+                return
+            time.sleep(0.05)
+        raise AssertionError("IPv6 addresses still tentative after 5 s")
+
+    def namespaces(self):
+        return (self.host, self.outside, *self.c.values())
 
     def serve(self, ns, port, text=None, family=4):
         """A TCP server that answers with ``text`` (or the peer's address) and closes."""
