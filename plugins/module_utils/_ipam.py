@@ -27,7 +27,7 @@ import ipaddress
 import itertools
 import os
 from collections.abc import Callable, Iterator
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     ConflictError,
@@ -56,7 +56,7 @@ ENDPOINT_STATES = ("merged", "replaced", "overridden", "deleted")
 Net = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Addr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 # (netns or None for the module's own, interface, "address/prefix"), as _rtnl.live_owned_addresses lists them
-LiveReader = Callable[[], "list[tuple[Optional[str], str, str]]"]
+LiveReader = Callable[[], "list[tuple[str | None, str, str]]"]
 
 
 # ---------------------------------------------------------------- allocator

@@ -26,7 +26,9 @@ def nets(*values):
     return [ipaddress.ip_network(v) for v in values]
 
 
-def choose(names, routes=HOST, records=None, exclude=(), pools=DOCKER):
+def choose(names, routes=None, records=None, exclude=(), pools=None):
+    routes = HOST if routes is None else routes
+    pools = DOCKER if pools is None else pools
     chosen, actions = choose_subnets(
         pools,
         list(names),
@@ -66,7 +68,7 @@ def test_stable_with_a_record_even_over_its_own_route():
 
 
 def test_other_networks_recorded_and_given_are_avoided():
-    chosen, _ = choose(["c"], records={"old": "172.17.0.0/16"}, exclude=["172.18.0.0/16", "fd00::/64"])
+    chosen, _actions = choose(["c"], records={"old": "172.17.0.0/16"}, exclude=["172.18.0.0/16", "fd00::/64"])
     assert chosen == {"c": "172.19.0.0/16"}
 
 
@@ -101,7 +103,8 @@ def test_bad_pools(raw, match):
 
 @pytest.fixture
 def run(tmp_path):
-    def _run(names, check=False, routes=HOST, state="merged", **kw):
+    def _run(names, check=False, routes=None, state="merged", **kw):
+        routes = HOST if routes is None else routes
         spec = {"networks": names, **kw}
         return run_default_pools(spec, str(tmp_path / "ipam"), check, routes=lambda: nets(*routes), state=state)
 
@@ -236,6 +239,6 @@ def test_two_runs_at_once_never_choose_the_same_subnet(tmp_path):
     for proc in procs:
         proc.join(60)
     assert [proc.exitcode for proc in procs] == [0] * 6
-    chosen = sorted(out.get(timeout=10) for _ in procs)
+    chosen = sorted(out.get(timeout=10) for _proc in procs)
     assert chosen == sorted(f"172.{17 + i}.0.0/16" for i in range(6))
     assert sorted(json.loads((tmp_path / "_default_pools.json").read_text())["subnets"].values()) == chosen
