@@ -88,6 +88,17 @@ def test_withdrawing_from_an_unrecorded_network_is_a_no_op_and_adding_fails():
         target(params(["c9"], [{"network": "nope", "publish": [pub("c9", 1, "10.9.0.2")]}]), recorded)
 
 
+def test_check_mode_warns_where_an_earlier_task_would_record_the_network():
+    """site_fleet.yml --check: the bridge_network role's nat call records nothing, the endpoints' call follows."""
+    recorded = have(WEB)
+    warnings: list[str] = []
+    req = params(["c9"], [{"network": "nope", "publish": [pub("c9", 1, "10.9.0.2")]}])
+    assert target(req, recorded, True, warnings) == recorded
+    assert warnings == [
+        "nat network nope is not recorded (yet); check mode assumes an earlier task records it (endpoint ports of c9)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("p", "message"),
     [
