@@ -37,8 +37,8 @@ def pub(endpoint, port, addr, cport=80, **extra):
     return {"endpoint": endpoint, "host_port": port, "container_address": addr, "container_port": cport, **extra}
 
 
-def target(p, recorded):
-    return engine.target(engine.validate(p), recorded)
+def target(p, recorded, check_mode=False, warnings=None):
+    return engine.target(engine.validate(p), recorded, check_mode, warnings)
 
 
 def ports(net):
