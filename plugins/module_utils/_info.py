@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import socket
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
 from ansible_collections.netplumb.container.plugins.module_utils._links import LinkState, netns_owned, read_view
@@ -217,22 +217,31 @@ def read_ipam_records(ipam_dir: str, errors: list[str]) -> dict[str, Any]:
     The one place that knows how the IPAM store is read (the format belongs to _ipam).
     """
     from ansible_collections.netplumb.container.plugins.module_utils import _ipam
-    from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
 
     out: dict[str, Any] = {}
-    for path in sorted(glob.glob(os.path.join(ipam_dir, "*.json"))):
-        network = os.path.basename(path)[: -len(".json")]
-        store = JsonStore(path, _ipam.FORMAT, "IPAM store")
-        try:
-            state = _ipam.load_network(store.read(), store, network)
-        except NetplumbError as exc:
-            errors.append(exc.msg)
-            continue
+    paths = sorted(glob.glob(os.path.join(ipam_dir, "*.json")))
+    for network, path, state in _stores(paths, _ipam.FORMAT, "IPAM store", _ipam.load_network, errors):
         if state is None:
             continue
         data = _ipam.dump_network(network, state)
         out[network] = {"store": path, "pools": data["pools"], "endpoints": data["endpoints"]}
     return out
+
+
+def _stores(
+    paths: list[str], fmt: str, what: str, load: Callable[[Any, Any, str], Any], errors: list[str]
+) -> Iterator[tuple[str, str, Any]]:
+    """(name, path, loaded) of each ``<name>.json`` in ``paths``, read through its engine's loader; a file the
+    loader refuses is an entry in ``errors``, not an exception."""
+    from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
+
+    for path in paths:
+        name = os.path.basename(path)[: -len(".json")]
+        store = JsonStore(path, fmt, what)
+        try:
+            yield name, path, load(store.read(), store, name)
+        except NetplumbError as exc:
+            errors.append(exc.msg)
 
 
 def read_nat_record(path: str, errors: list[str]) -> dict[str, Any] | None:
@@ -261,21 +270,14 @@ def read_registry(ipam_dir: str, errors: list[str]) -> dict[str, Any] | None:
     Read through the ipam engine's loader, like the stores; None when no definition was ever recorded.
     """
     from ansible_collections.netplumb.container.plugins.module_utils import _ipam
-    from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
 
     paths = sorted(glob.glob(os.path.join(ipam_dir, "definitions", "*.json")))
     if not paths:
         return None
     modes: dict[str, str] = {}
     definitions: dict[str, str] = {}
-    for path in paths:
-        definition = os.path.basename(path)[: -len(".json")]
-        store = JsonStore(path, _ipam.DEFINITION_FORMAT, "endpoint definition record")
-        try:
-            members = _ipam.load_definition(store.read(), store, definition)
-        except NetplumbError as exc:
-            errors.append(exc.msg)
-            continue
+    what = "endpoint definition record"
+    for definition, _path, members in _stores(paths, _ipam.DEFINITION_FORMAT, what, _ipam.load_definition, errors):
         for name, member in members.items():
             modes[name] = member["mode"]
             definitions[name] = definition
