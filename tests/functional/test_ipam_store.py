@@ -112,12 +112,13 @@ def test_sigkill_during_writes_leaves_a_valid_store(tmp_path):
     assert after["allocations"]["final"]["ipv4"] not in {a["ipv4"] for a in seeded.values()}
 
 
-def _rewrite(path, docs):
+def _rewrite(path, docs, writing):
     store = JsonStore(path, FORMAT, "IPAM store")
     i = 0
     while True:
         with store.locked(write=True):
             store.write(docs[i % 2])
+        writing.set()
         i += 1
 
 
@@ -133,13 +134,16 @@ def test_sigkill_in_the_middle_of_writes(tmp_path):
         store.write(docs[0])
     rng = random.Random(7)
     mid_write = rounds = 0
-    # At least 50 kills, and on until 10 of them landed inside a write: on a loaded
-    # machine the child may start late, so a fixed count would test luck, not the store.
+    # At least 50 kills, and on until 10 of them landed inside a write. Each kill waits until the child
+    # has finished one write and is busy with the next ones: on a loaded machine a child may start so late
+    # that a kill after a fixed delay never reaches a write (0 of 400 once, at load 30).
     while rounds < 50 or (mid_write < 10 and rounds < 400):
         rounds += 1
-        child = CTX.Process(target=_rewrite, args=(path, docs))
+        writing = CTX.Event()
+        child = CTX.Process(target=_rewrite, args=(path, docs, writing))
         child.start()
-        time.sleep(rng.uniform(0.01, 0.1))
+        assert writing.wait(120), "the writer never finished a write"
+        time.sleep(rng.uniform(0.0, 0.05))
         os.kill(child.pid, signal.SIGKILL)
         child.join()
         mid_write += os.path.exists(store.tmp_path)
