@@ -114,9 +114,12 @@ def endpoint_leftovers(ipam: dict[str, Any], listed: list[str]) -> dict[str, Any
     return leftovers(ipam.get("removed") or [], ipam.get("released") or {}, listed)
 
 
-def bridge_networks(networks: list[dict[str, Any]], var: str = "bridge_network_networks") -> list[dict[str, Any]]:
+def bridge_networks(
+    networks: list[dict[str, Any]], var: str = "bridge_network_networks", assigned: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Complete network definitions; a network without subnet takes it from ``assigned`` (the host's choice)."""
     try:
-        return normalise_networks(networks, var)
+        return normalise_networks(networks, var, assigned=assigned)
     except ValidationError as exc:
         raise AnsibleFilterError(exc.msg) from None
 

@@ -1,4 +1,4 @@
-"""Networks without a subnet through site.yml and teardown.yml on a lab host, like Docker's `docker network
+"""Networks without a subnet through site.yml, verify.yml and teardown.yml on a lab host, like Docker's `docker network
 create x` without --subnet: two such networks get different slices of the default pools (the first one,
 covered by a route added by hand, is skipped), containers get addresses in them and reach their gateway,
 check mode changes nothing, a rerun changes nothing, and teardown leaves nothing behind. What needs the subnet
@@ -72,6 +72,10 @@ def test_site_networks_without_subnet(new_lab, tmp_path):
     firewall = site.sh("h1", "nft list ruleset")
     assert 'ip saddr 172.18.0.0/16 oifname != "br-pa" masquerade' in firewall, firewall
     assert "172.19.0.0/16" not in firewall, firewall
+    # verify.yml finds the chosen subnets on the host: every path as expected
+    verify = site.play("verify.yml")
+    rows = task_results(verify, "Print it")["localhost"]["msg"]
+    assert any("gateway pool-b" in row for row in rows) and all(row.endswith(" ok") for row in rows), rows
 
     # The hand-made route goes: the networks keep their subnets (recorded), so nothing changes.
     site.sh("h1", "ip route del blackhole 172.17.0.0/16")

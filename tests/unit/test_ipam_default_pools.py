@@ -323,3 +323,19 @@ def test_bad_default_pools_are_refused_by_the_preflight(pools, message):
 
 def test_default_pools_given_as_strings_are_read():
     assert bridge_network_check([{"name": "a"}], pools=[{"base": "10.99.0.0/16", "size": "24"}])["pending"] == ["a"]
+
+
+def test_verify_reads_networks_with_the_hosts_choice():
+    from ansible_collections.netplumb.container.plugins.filter.netplumb import bridge_networks
+    from ansible_collections.netplumb.container.plugins.module_utils._verify import outside_checks
+
+    nets = bridge_networks([{"name": "a"}], assigned={"a": "172.18.0.0/16"})
+    assert nets[0]["gateway"] == "172.18.0.1" and nets[0]["subnet"] == "172.18.0.0/16"
+    host = {
+        "inventory_hostname": "h1",
+        "netplumb_lab_underlay_address": "198.18.0.11",
+        "verify_paths": {"results": []},
+        "bridge_network_networks": [{"name": "a"}],
+        "endpoints_containers": [{"name": "web", "publish": ["8080:80"]}],
+    }
+    assert [(c["target"], c["port"]) for c in outside_checks([host])] == [("198.18.0.11", 8080)]
