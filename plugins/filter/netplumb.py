@@ -71,15 +71,23 @@ def endpoints_check(
     force: Any = False,
     disable_ipv6: Any = True,
     assigned: dict[str, str] | None = None,
+    choosing: list[str] | None = None,
 ) -> dict[str, Any]:
     """The endpoints role's pre-flight and its whole plan but the addresses, from containers parsed once:
     ipam's arguments, namespaces, link and port templates, and the flags read with Ansible's rules; or {"error"}.
 
     A network without a subnet takes it from ``assigned`` (the bridge_network role's choice on the host);
-    before that choice it is listed in "pending": enough to check and to remove, not to build.
+    before that choice it is listed in "pending": enough to check and to remove, not to build. With ``choosing``
+    (the networks the bridge_network role will choose a subnet for), any other pending network is an error.
     """
     try:
         defs = normalise_networks(networks, "endpoints_networks", assigned=assigned, pending_ok=True)
+        for net in defs:
+            if net.get("pending") and choosing is not None and net["name"] not in choosing:
+                raise ValidationError(
+                    f"endpoints_networks: network {net['name']} has no subnet, and no subnet is chosen for it on the "
+                    "host (bridge_network_networks does not list it without one); give it a subnet"
+                )
         by_name = _networks_by_name(defs)
         endpoints = parse_containers(containers, list(by_name))
         check_against_networks(endpoints, by_name)

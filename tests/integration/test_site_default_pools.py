@@ -116,6 +116,11 @@ CASES = {
         {"bridge_network_networks": [{**POOL_A, "gateway": "172.17.0.1"}]},
         "bridge_network_networks[0].gateway needs bridge_network_networks[0].subnet",
     ),
+    # The containers' networks are not the bridge_network role's: nothing would choose this one's subnet.
+    "h6": (
+        {"endpoints_networks": [{"name": "other", "bridge": "br-ot"}]},
+        "endpoints_networks: network other has no subnet, and no subnet is chosen for it on the host",
+    ),
 }
 
 
@@ -124,7 +129,9 @@ def test_site_refuses_what_needs_a_subnet_before_any_change(new_lab, tmp_path):
     host_vars = {
         host: {
             "bridge_network_networks": [POOL_A],
-            "endpoints_containers": [{"name": "ok", "networks": ["pool-a"]}],
+            "endpoints_containers": [
+                {"name": "ok", "networks": [(variables.get("endpoints_networks") or [POOL_A])[0]["name"]]}
+            ],
             **variables,
         }
         for host, (variables, _message) in CASES.items()

@@ -339,3 +339,18 @@ def test_verify_reads_networks_with_the_hosts_choice():
         "endpoints_containers": [{"name": "web", "publish": ["8080:80"]}],
     }
     assert [(c["target"], c["port"]) for c in outside_checks([host])] == [("198.18.0.11", 8080)]
+
+
+def test_a_network_without_subnet_that_nothing_chooses_for_is_refused():
+    from ansible_collections.netplumb.container.plugins.filter.netplumb import endpoints_check
+
+    containers = [{"name": "web", "networks": ["b"]}]
+    networks = [{"name": "a"}, {"name": "b"}]
+    assert endpoints_check(containers, networks, choosing=["a"]) == {
+        "error": "endpoints_networks: network b has no subnet, and no subnet is chosen for it on the host "
+        "(bridge_network_networks does not list it without one); give it a subnet"
+    }
+    assert endpoints_check(containers, networks, choosing=["a", "b"])["pending"] == ["a", "b"]
+    # chosen already: nothing pending, nothing to refuse
+    done = endpoints_check(containers, networks, assigned={"a": "172.18.0.0/16", "b": "172.19.0.0/16"}, choosing=[])
+    assert done["pending"] == [] and "error" not in done
