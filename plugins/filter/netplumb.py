@@ -17,6 +17,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._endpoints impo
     role_plan,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._ipam import POOLS_VAR, parse_default_pools
 from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
 from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_bool
 from ansible_collections.netplumb.container.plugins.module_utils._verify import (
@@ -32,15 +33,20 @@ def _networks_by_name(networks: list[dict[str, Any]]) -> dict[str, dict[str, Any
 
 
 def bridge_network_check(
-    networks: Any, var: str = "bridge_network_networks", assigned: dict[str, str] | None = None
+    networks: Any,
+    var: str = "bridge_network_networks",
+    assigned: dict[str, str] | None = None,
+    pools: Any = None,
 ) -> dict[str, Any]:
     """The role's pre-flight: {"networks": checked and completed} or {"error": one line naming variable and value}.
 
     Networks without a subnet (none in ``assigned`` yet) are listed in "pending", the other networks' IPv4
     subnets in "exclude": the ipam module's arguments for choosing from the default pools on the host.
-    Returned, not raised, so that the role's fail task shows the message as it is.
+    ``pools`` (bridge_network_default_pools, null for Docker's) is checked too, so that a bad pool is refused
+    before any change. Returned, not raised, so that the role's fail task shows the message as it is.
     """
     try:
+        parse_default_pools(pools, POOLS_VAR)
         nets = normalise_networks(networks, var, assigned=assigned, pending_ok=True)
         out = {
             "networks": nets,
@@ -59,17 +65,35 @@ def bridge_network_check(
 
 
 def endpoints_check(
-    containers: Any, networks: Any, purge: Any = False, force: Any = False, disable_ipv6: Any = True
+    containers: Any,
+    networks: Any,
+    purge: Any = False,
+    force: Any = False,
+    disable_ipv6: Any = True,
+    assigned: dict[str, str] | None = None,
+    choosing: list[str] | None = None,
 ) -> dict[str, Any]:
     """The endpoints role's pre-flight and its whole plan but the addresses, from containers parsed once:
-    ipam's arguments, namespaces, link and port templates, and the flags read with Ansible's rules; or {"error"}."""
+    ipam's arguments, namespaces, link and port templates, and the flags read with Ansible's rules; or {"error"}.
+
+    A network without a subnet takes it from ``assigned`` (the bridge_network role's choice on the host);
+    before that choice it is listed in "pending": enough to check and to remove, not to build. With ``choosing``
+    (the networks the bridge_network role will choose a subnet for), any other pending network is an error.
+    """
     try:
-        defs = normalise_networks(networks, "endpoints_networks")
+        defs = normalise_networks(networks, "endpoints_networks", assigned=assigned, pending_ok=True)
+        for net in defs:
+            if net.get("pending") and choosing is not None and net["name"] not in choosing:
+                raise ValidationError(
+                    f"endpoints_networks: network {net['name']} has no subnet, and no subnet is chosen for it on the "
+                    "host (bridge_network_networks does not list it without one); give it a subnet"
+                )
         by_name = _networks_by_name(defs)
         endpoints = parse_containers(containers, list(by_name))
         check_against_networks(endpoints, by_name)
         return {
             **role_plan(endpoints, by_name, parse_bool(disable_ipv6, "endpoints_disable_ipv6")),
+            "pending": [net["name"] for net in defs if net.get("pending")],
             "purge": parse_bool(purge, "endpoints_purge"),
             "force": parse_bool(force, "endpoints_force"),
         }
@@ -98,9 +122,12 @@ def endpoint_leftovers(ipam: dict[str, Any], listed: list[str]) -> dict[str, Any
     return leftovers(ipam.get("removed") or [], ipam.get("released") or {}, listed)
 
 
-def bridge_networks(networks: list[dict[str, Any]], var: str = "bridge_network_networks") -> list[dict[str, Any]]:
+def bridge_networks(
+    networks: list[dict[str, Any]], var: str = "bridge_network_networks", assigned: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Complete network definitions; a network without subnet takes it from ``assigned`` (the host's choice)."""
     try:
-        return normalise_networks(networks, var)
+        return normalise_networks(networks, var, assigned=assigned)
     except ValidationError as exc:
         raise AnsibleFilterError(exc.msg) from None
 

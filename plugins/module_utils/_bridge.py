@@ -71,6 +71,8 @@ class Bridge:
     owned: bool = True
     # Read from the kernel, never compared: the veth module attaches and detaches ports.
     ports: tuple[tuple[str, bool], ...] = dataclasses.field(default=(), compare=False)
+    # Left half made by a run killed between creating it and marking it: the next run takes it over.
+    half_made: bool = dataclasses.field(default=False, compare=False)
 
 
 class BridgeResource(NamedResource):
@@ -93,7 +95,7 @@ class BridgeResource(NamedResource):
             elif field == "addresses" and not replace and current:
                 wanted = tuple(sorted(set(current) | set(wanted), key=cidr_sort_key))
             values[field] = wanted
-        owned = have.owned if have else True
+        owned = (have.owned or have.half_made) if have else True
         if want.mac is None and owned:
             values["mac"] = _keep_stable_mac(want.name, have, values["addresses"])
         return Bridge(name=want.name, owned=owned, ports=have.ports if have else (), **values)
@@ -115,6 +117,8 @@ class BridgeResource(NamedResource):
             params["add_addresses"] = sorted(new - old, key=cidr_sort_key)
         if old - new:
             params["del_addresses"] = sorted(old - new, key=cidr_sort_key)
+        if want.owned and not have.owned:
+            params["owned"] = True
         return [Action("update", self.kind, want.name, params=params, phase=1)] if params else []
 
     def delete(self, obj: Bridge) -> list[Action]:
@@ -136,6 +140,15 @@ def stable_mac(name: str, addresses: tuple[str, ...] | None) -> str:
             return docker_mac(ip)
     digest = hashlib.sha256(name.encode()).digest()
     return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+def half_made(link: Any, want: Bridge | None) -> bool:
+    """What a run killed between creating the bridge and marking it leaves: down, unmarked, without addresses
+    or ports, with the stable MAC (and MTU) that this run would give it. A foreign bridge has another MAC."""
+    if want is None or link.alias or link.up or link.addresses or link.master:
+        return False
+    mac = want.mac or stable_mac(want.name, want.addresses)
+    return link.mac == mac and (want.mtu is None or link.mtu == want.mtu)
 
 
 def _keep_stable_mac(name: str, have: Bridge | None, addresses: tuple[str, ...] | None) -> str:
@@ -220,6 +233,13 @@ class BridgeEngine:
             if link.kind != "bridge":
                 continue
             info = link.info
+            ports = tuple((p.name, p.alias == OWNER_MARK) for p in view.ports_of(link))
+            taken = params["state"] != "deleted" and not ports and half_made(link, wanted.get(link.name))
+            if taken:
+                params.setdefault("warnings", []).append(
+                    f"bridge {link.name}: taking over a bridge an interrupted run left half made (down, without "
+                    "the ownership mark, addresses or ports, with exactly the MAC this run gives it)"
+                )
             bridge = Bridge(
                 name=link.name,
                 addresses=tuple(link.addresses),
@@ -231,7 +251,8 @@ class BridgeEngine:
                 vlan_filtering=bool(info.get("IFLA_BR_VLAN_FILTERING")),
                 up=link.up,
                 owned=link.alias == OWNER_MARK,
-                ports=tuple((p.name, p.alias == OWNER_MARK) for p in view.ports_of(link)),
+                ports=ports,
+                half_made=taken,
             )
             have[link.name] = _absorb_rounding(bridge, wanted.get(link.name))
         return have
@@ -261,6 +282,8 @@ class BridgeEngine:
             # The kernel ignores IFLA_IFALIAS on creation: set it (and the admin state) afterwards.
             ipr.link("set", ifname=action.name, ifalias=OWNER_MARK, state="up" if p.get("up", True) else "down")
         else:
+            if p.get("owned"):
+                ipr.link("set", ifname=action.name, ifalias=OWNER_MARK)
             if link:
                 if any(attr in link for attr in _BR_ATTRS.values()):
                     link["kind"] = "bridge"

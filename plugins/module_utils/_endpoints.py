@@ -186,6 +186,8 @@ def check_against_networks(endpoints: list[Endpoint], networks: dict[str, dict[s
     for net, requests in ipam_requests(endpoints).items():
         pools = [parse_pool(p, f"network {net}") for p in networks[net]["pools"]]
         fixed = [r for r in requests if r.get("address")]
+        if networks[net].get("pending"):
+            _refuse_fixed_ipv4(net, fixed)
         try:
             parse_requests(fixed, pools, need_pools=True)
         except ValidationError as exc:
@@ -203,6 +205,19 @@ def check_against_networks(endpoints: list[Endpoint], networks: dict[str, dict[s
                         f"container {endpoint.name}: publishes on {pub.host_ip} (IPv6) but network "
                         f"{first['name']} has no IPv6 subnet"
                     )
+
+
+def _refuse_fixed_ipv4(net: str, fixed: list[dict[str, Any]]) -> None:
+    """Docker's rule: no fixed address on a subnet the user did not configure (here: not chosen before the run)."""
+    for request in fixed:
+        where = f"container {request['endpoint']}: address"
+        address = parse_ip(str(request["address"]).split("/", maxsplit=1)[0], where)
+        if address.version == 4:
+            raise ValidationError(
+                f"container {request['endpoint']}: address {address} on network {net}: user specified IP address "
+                "is supported only when connecting to networks with user configured subnets (network "
+                f"{net} has no subnet: it is chosen from bridge_network_default_pools on the host; give it one)"
+            )
 
 
 def host_veth_name(container: str, network: str) -> str:

@@ -73,7 +73,10 @@ def outside_checks(hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         address = host.get("netplumb_lab_underlay_address") or host.get("ansible_host")
         if not address or not host.get("verify_paths"):
             continue
-        networks = normalise_networks(host.get("endpoints_networks", host.get("bridge_network_networks")))
+        # Only the names matter here: a network whose subnet the host chose is as good as any.
+        networks = normalise_networks(
+            host.get("endpoints_networks", host.get("bridge_network_networks")), pending_ok=True
+        )
         for pub in published_ports(host.get("endpoints_containers") or [], networks):
             checks.append(
                 {

@@ -83,6 +83,8 @@ class Veth:
     up: bool = True  # the host end; always brought up
     owned: bool = True
     force: bool = dataclasses.field(default=False, compare=False)  # the run's force: recreate a foreign pair
+    # Left half made by a run killed between creating the pair and marking it: the next run takes it over.
+    half_made: bool = dataclasses.field(default=False, compare=False)
 
     @property
     def peer_at(self) -> tuple[str | None, str | None]:
@@ -112,7 +114,7 @@ class VethResource(NamedResource):
             gateway=_merge_list(peer_have, want, "gateway", replace, _union_gateway),
             routes=_merge_list(peer_have, want, "routes", replace, _union_routes),
             peer_up=want.peer_up,
-            owned=have.owned if have else True,
+            owned=(have.owned or have.half_made) if have else True,
             force=want.force,
         )
 
@@ -129,6 +131,8 @@ class VethResource(NamedResource):
                 )
             return self.delete(have) + self.create(want)
         params = changes(have, want)
+        if want.owned and not have.owned:
+            params["owned"] = True
         if not params:
             return []
         return [Action("update", self.kind, want.name, params=params, phase=1, before=have, after=want)]
@@ -303,8 +307,16 @@ class VethEngine:
         selected = [x for x in host.by_name.values() if x.kind == "veth" and (everything or x.name in listed)]
         nsids = _nsids(nl, wanted_ns, {x.peer_nsid for x in selected if x.peer_nsid is not None})
         have: dict[Hashable, Veth] = {}
+        wanted = {v.name: v for v in want} if params["state"] != "deleted" else {}
         for link in selected:
             have[link.name] = _read_one(host, link, nsids, views, routes)
+            if _half_made(have[link.name], wanted.get(link.name), views):
+                have[link.name] = dataclasses.replace(have[link.name], half_made=True)
+                warnings.append(
+                    f"veth {link.name}: taking over a pair an interrupted run left half made (without the ownership "
+                    "mark, its peer down and without addresses in a namespace netplumb.container made, with exactly "
+                    "this peer's name, MAC, MTU and bridge)"
+                )
         _check_peer_names(want, have, views)
         return have
 
@@ -405,6 +417,21 @@ def _read_one(host: NamespaceView, link, nsids, views, routes) -> Veth:
     )
 
 
+def _half_made(have: Veth, want: Veth | None, views: dict[str, NamespaceView]) -> bool:
+    """What a run killed between creating the pair and marking it leaves (the kernel ignores IFLA_IFALIAS on
+    creation): an unmarked pair exactly as this run would create it, its peer untouched yet inside a namespace
+    the collection made. A foreign pair is not born with our peer's name and MAC in our namespace."""
+    if want is None or have.owned or have.peer_netns != want.peer_netns or have.peer_name != want.peer_name:
+        return False
+    view = views.get(want.peer_netns or "")
+    peer = view.by_name.get(want.peer_name or "") if view is not None else None
+    if peer is None or not netns_owned(view) or peer.alias or peer.up or peer.addresses:
+        return False
+    expected = (want.peer_mac, want.peer_mtu, want.host_mtu)
+    found = (have.peer_mac, have.peer_mtu, have.host_mtu)
+    return have.bridge == want.bridge and all(w is None or w == f for w, f in zip(expected, found))
+
+
 def _check_peer_names(want: list[Veth], have: dict, views: dict[str, NamespaceView]) -> None:
     """The peer's final name must be free in its namespace (or already be this veth's peer)."""
     listed = {v.name for v in want}
@@ -455,6 +482,8 @@ def _set_host_end(nl: Netlink, before: Veth, after: Veth) -> None:
         link["mtu"] = after.host_mtu
     if not before.up:
         link["state"] = "up"
+    if after.owned and not before.owned:
+        link["ifalias"] = OWNER_MARK
     if link:
         ipr.link("set", ifname=after.name, **link)
     if after.hairpin is not None and (after.hairpin != before.hairpin or "master" in link):
@@ -468,9 +497,9 @@ def _set_peer(nl: Netlink, before: Veth | None, after: Veth) -> None:
     where = f"veth {after.name}: peer"
     link: dict[str, Any] = {}
     up = after.peer_up
-    if before is None:
+    if before is None or (after.owned and not before.owned):
         link["ifalias"] = OWNER_MARK
-    else:
+    if before is not None:
         if before.peer_name != after.peer_name:
             # A rename needs the link down; addresses and routes survive it.
             index = _link_index(nl, netns, before.peer_name, where)

@@ -158,3 +158,49 @@ def test_addresses_added_by_hand(host_ns):
     addrs = ip(h, "addr", "show", "brt11")
     assert "172.30.11.1/24" in addrs and "172.30.11.7" not in addrs
     assert run(h, cfg, state="replaced")["changed"] is False
+
+
+def test_a_bridge_an_interrupted_run_left_half_made_is_taken_over(host_ns):
+    """A run killed between RTM_NEWLINK and setting the alias (the kernel ignores IFLA_IFALIAS on creation)
+    leaves the bridge down, unmarked, with the stable MAC and MTU it was created with: the next run completes
+    it, and teardown then removes it."""
+    h = host_ns
+    cfg = [{"name": "brt12", "addresses": ["172.30.12.1/24"], "mtu": 1400}]
+    ip(h, "link", "add", "brt12", "address", "02:42:ac:1e:0c:01", "mtu", "1400", "type", "bridge")
+    result = run(h, cfg)
+    assert result["warnings"] == [
+        "bridge brt12: taking over a bridge an interrupted run left half made (down, without the ownership mark, "
+        "addresses or ports, with exactly the MAC this run gives it)"
+    ]
+    assert [a["summary"] for a in result["actions"]] == [
+        "update bridge brt12: add_addresses=['172.30.12.1/24'], owned=True, up=True"
+    ]
+    d = details(h, "brt12")
+    assert d["ifalias"] == "netplumb.container" and "UP" in d["flags"] and d["address"] == "02:42:ac:1e:0c:01"
+    again = run(h, cfg)
+    assert again["changed"] is False and "warnings" not in again
+    assert run(h, cfg, state="deleted")["changed"] is True
+    assert "brt12" not in ip(h, "-br", "link")
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        ["address", "02:00:00:00:12:13"],  # another MAC
+        ["address", "02:42:ac:1e:0d:01", "mtu", "1300"],  # the MAC, another MTU
+        ["address", "02:42:ac:1e:0d:01", "up"],  # up: someone uses it
+    ],
+)
+def test_a_foreign_bridge_is_not_taken_for_a_half_made_one(host_ns, made):
+    h = host_ns
+    up = made[-1] == "up"
+    ip(h, "link", "add", "brt13", *[x for x in made if x != "up"], "type", "bridge")
+    if up:
+        ip(h, "link", "set", "brt13", "up")
+    cfg = [{"name": "brt13", "addresses": ["172.30.13.1/24"], "mtu": 1400}]
+    result = run(h, cfg)
+    assert "warnings" not in result
+    assert "ifalias" not in details(h, "brt13")
+    with pytest.raises(ConflictError, match=r"was not created by netplumb\.container"):
+        run(h, cfg, state="deleted")
+    assert "brt13" in ip(h, "-br", "link")

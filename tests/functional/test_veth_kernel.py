@@ -349,3 +349,48 @@ def test_per_namespace_fallback_reads_the_same(lab, monkeypatch):
     assert per_namespace["changed"] is False and by_netnsid["changed"] is False
     assert per_namespace["before"] == by_netnsid["before"]
     assert by_netnsid["before"][0]["peer"]["routes"] == [{"dst": "10.50.0.0/16", "via": "172.31.0.1"}]
+
+
+def half_made_pair(p, host, c, mac):
+    """Exactly what a run killed between creating the pair and setting its alias leaves: the host end up in the
+    bridge, the peer born in the container's namespace with its final name and MAC, nothing else."""
+    peer = ["peer", "name", "eth0", "address", mac, "netns", f"{p}-{c}"]
+    ip(host, "link", "add", f"v{p}{c}", "up", "master", "brt0", "type", "veth", *peer)
+
+
+def test_a_pair_an_interrupted_run_left_half_made_is_taken_over(lab):
+    p, host = lab
+    half_made_pair(p, host, "c1", "02:42:ac:1f:00:02")
+    cfg = [endpoint(p, "c1", 2), endpoint(p, "c2", 3)]
+    result = run(host, cfg)
+    assert result["warnings"] == [
+        f"veth v{p}c1: taking over a pair an interrupted run left half made (without the ownership mark, its peer "
+        "down and without addresses in a namespace netplumb.container made, with exactly this peer's name, MAC, "
+        "MTU and bridge)"
+    ]
+    assert [(a["op"], a["name"]) for a in result["actions"]] == [("update", f"v{p}c1"), ("create", f"v{p}c2")]
+    assert link_json(host, f"v{p}c1")["ifalias"] == "netplumb.container"
+    assert link_json(f"{p}-c1", "eth0")["ifalias"] == "netplumb.container"
+    assert ping(f"{p}-c1", "172.31.0.3") and ping(f"{p}-c1", "172.31.0.1")
+    again = run(host, cfg)
+    assert again["changed"] is False and "warnings" not in again
+    # The bridge sees only its own ports now: it can go without force.
+    gone = converge_in(host, BridgeEngine(), [{"name": "brt0"}], state="deleted", check=True)
+    assert gone["changed"] is True
+
+
+@pytest.mark.parametrize("case", ["other mac", "peer up", "foreign namespace"])
+def test_a_foreign_pair_is_not_taken_for_a_half_made_one(lab, case):
+    p, host = lab
+    c = "c1"
+    if case == "foreign namespace":
+        c = "hand"
+        subprocess.run(["ip", "netns", "add", f"{p}-hand"], check=True)
+    half_made_pair(p, host, c, "02:00:00:00:00:99" if case == "other mac" else "02:42:ac:1f:00:02")
+    if case == "peer up":
+        ip(f"{p}-{c}", "link", "set", "eth0", "up")
+    result = run(host, [endpoint(p, c, 2)], force=case == "foreign namespace")
+    assert "warnings" not in result
+    assert "ifalias" not in link_json(host, f"v{p}{c}")
+    with pytest.raises(ConflictError, match=r"ports that netplumb\.container does not own"):
+        converge_in(host, BridgeEngine(), [{"name": "brt0"}], state="deleted")

@@ -34,7 +34,7 @@ def test_auto_on_two_segments(new_lab, tmp_path):
     try:
         first = site.play("site_fleet.yml")
         assert "router" not in first["stats"] and "outside" not in first["stats"]
-        subnets = json.loads((inv / "netplumb-fleet-leases.json").read_text())["leases"]
+        subnets = json.loads((inv / ".netplumb-fleet-leases.json").read_text())["leases"]
         segment = {h: underlay[h].split(".")[2] for h in HOSTS}
         for host, peer in itertools.permutations(HOSTS, 2):
             mesh = site.sh(host, "ip route show proto 78")

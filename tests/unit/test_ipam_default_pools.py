@@ -242,3 +242,115 @@ def test_two_runs_at_once_never_choose_the_same_subnet(tmp_path):
     chosen = sorted(out.get(timeout=10) for _proc in procs)
     assert chosen == sorted(f"172.{17 + i}.0.0/16" for i in range(6))
     assert sorted(json.loads((tmp_path / "_default_pools.json").read_text())["subnets"].values()) == chosen
+
+
+def test_endpoints_preflight_accepts_a_network_without_subnet():
+    from ansible_collections.netplumb.container.plugins.filter.netplumb import endpoints_check
+
+    networks = [{"name": "a"}, {"name": "b", "subnet6": "fd00:b::/64", "internal": "no"}]
+    containers = [{"name": "web", "networks": ["a", "b"], "publish": ["8080:80"]}, {"name": "db", "networks": ["b"]}]
+    plan = endpoints_check(containers, networks, "false", "no", "yes")
+    assert "error" not in plan, plan
+    assert plan["pending"] == ["a", "b"] and plan["purge"] is False and plan["force"] is False
+    # what is known before the choice: the IPv6 pool, and that web's default route goes via a
+    pools = {net["name"]: net["pools"] for net in plan["ipam"]["networks"]}
+    assert pools == {"a": [], "b": [{"subnet": "fd00:b::/64", "gateway": "fd00:b::1"}]}
+    assert [(v["network"], v["gateway"]) for v in plan["veth"] if v["endpoint"] == "web"] == [("a", True), ("b", False)]
+
+    done = endpoints_check(containers, networks, assigned={"a": "172.18.0.0/16", "b": "172.19.0.0/16"})
+    assert done["pending"] == []
+    pools = {net["name"]: [p["subnet"] for p in net["pools"]] for net in done["ipam"]["networks"]}
+    assert pools == {"a": ["172.18.0.0/16"], "b": ["172.19.0.0/16", "fd00:b::/64"]}
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        {"name": "web", "networks": ["a"], "address": "172.18.0.5"},
+        {"name": "web", "networks": [{"name": "a", "address": "10.1.2.3"}]},
+    ],
+)
+def test_fixed_ipv4_address_needs_a_configured_subnet(container):
+    from ansible_collections.netplumb.container.plugins.filter.netplumb import endpoints_check
+
+    address = container.get("address") or container["networks"][0]["address"]
+    assert endpoints_check([container], [{"name": "a"}]) == {
+        "error": f"container web: address {address} on network a: user specified IP address is supported only "
+        "when connecting to networks with user configured subnets (network a has no subnet: it is chosen from "
+        "bridge_network_default_pools on the host; give it one)"
+    }
+
+
+def test_fixed_address_once_the_subnet_is_chosen_and_ipv6_before():
+    from ansible_collections.netplumb.container.plugins.filter.netplumb import endpoints_check
+
+    networks = [{"name": "a", "subnet6": "fd00:a::/64"}]
+    # IPv6 is configured: a fixed IPv6 address is fine before the IPv4 subnet is chosen
+    ipv6 = [{"name": "web", "networks": [{"name": "a", "address": "fd00:a::7"}]}]
+    assert endpoints_check(ipv6, networks)["pending"] == ["a"]
+    outside = endpoints_check(ipv6, [{"name": "a"}])["error"]
+    assert outside == (
+        "endpoints_containers: network a: endpoint web: address fd00:a::7 has no IPv6 pool in this network"
+    )
+    bad = endpoints_check([{"name": "web", "address": "not-an-ip"}], networks)["error"]
+    assert "not-an-ip" in bad and "container web" in bad, bad
+
+
+@pytest.mark.parametrize(
+    ("pools", "message"),
+    [
+        ("x", "bridge_network_default_pools: 'x' is not a non-empty list of {base, size} pools"),
+        ([], "bridge_network_default_pools: [] is not a non-empty list of {base, size} pools"),
+        (
+            [{"base": "10.99.0.1/16", "size": 24}],
+            "bridge_network_default_pools[0].base '10.99.0.1/16' is not a valid subnet: 10.99.0.1/16 has host bits "
+            "set (did you mean 10.99.0.0/16?)",
+        ),
+        ([{"base": "10.99.0.0/16", "size": 8}], "bridge_network_default_pools[0].size: 8 is out of range (16-30)"),
+        (
+            [{"base": "10.99.0.0/16", "size": "yes"}],
+            "bridge_network_default_pools[0].size: 'yes' is not a whole number",
+        ),
+        (
+            [{"base": "fd00::/48", "size": 64}],
+            "bridge_network_default_pools[0].base: fd00::/48 is not an IPv4 subnet (default pools are IPv4)",
+        ),
+    ],
+)
+def test_bad_default_pools_are_refused_by_the_preflight(pools, message):
+    assert bridge_network_check([{"name": "a"}], pools=pools) == {"error": message}
+
+
+def test_default_pools_given_as_strings_are_read():
+    assert bridge_network_check([{"name": "a"}], pools=[{"base": "10.99.0.0/16", "size": "24"}])["pending"] == ["a"]
+
+
+def test_verify_reads_networks_with_the_hosts_choice():
+    from ansible_collections.netplumb.container.plugins.filter.netplumb import bridge_networks
+    from ansible_collections.netplumb.container.plugins.module_utils._verify import outside_checks
+
+    nets = bridge_networks([{"name": "a"}], assigned={"a": "172.18.0.0/16"})
+    assert nets[0]["gateway"] == "172.18.0.1" and nets[0]["subnet"] == "172.18.0.0/16"
+    host = {
+        "inventory_hostname": "h1",
+        "netplumb_lab_underlay_address": "198.18.0.11",
+        "verify_paths": {"results": []},
+        "bridge_network_networks": [{"name": "a"}],
+        "endpoints_containers": [{"name": "web", "publish": ["8080:80"]}],
+    }
+    assert [(c["target"], c["port"]) for c in outside_checks([host])] == [("198.18.0.11", 8080)]
+
+
+def test_a_network_without_subnet_that_nothing_chooses_for_is_refused():
+    from ansible_collections.netplumb.container.plugins.filter.netplumb import endpoints_check
+
+    containers = [{"name": "web", "networks": ["b"]}]
+    networks = [{"name": "a"}, {"name": "b"}]
+    assert endpoints_check(containers, networks, choosing=["a"]) == {
+        "error": "endpoints_networks: network b has no subnet, and no subnet is chosen for it on the host "
+        "(bridge_network_networks does not list it without one); give it a subnet"
+    }
+    assert endpoints_check(containers, networks, choosing=["a", "b"])["pending"] == ["a", "b"]
+    # chosen already: nothing pending, nothing to refuse
+    done = endpoints_check(containers, networks, assigned={"a": "172.18.0.0/16", "b": "172.19.0.0/16"}, choosing=[])
+    assert done["pending"] == [] and "error" not in done
