@@ -228,7 +228,7 @@ def test_fleet_docker_bad_input():
 # ---------------------------------------------------------------- the nat rules of docker0
 
 
-def test_foreign_bridge_gets_only_the_cluster_accept_and_the_masquerade():
+def test_foreign_bridge_gets_the_cluster_accept_the_unpublished_drop_and_the_masquerade():
     net = parse_network(
         {
             "network": "docker0",
@@ -242,12 +242,16 @@ def test_foreign_bridge_gets_only_the_cluster_accept_and_the_masquerade():
     assert rendered["filter"]["NETPLUMB-FORWARD"] == [
         "-s 10.244.0.0/16 -o docker0 -m comment --comment docker0 -j ACCEPT",
         "-j NETPLUMB-ISOLATION-STAGE-1",
+        "-o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment docker0 -j ACCEPT",
+        # Docker's published ports are DNATed: they pass, whatever the FORWARD policy; the rest is dropped.
+        "-o docker0 -m conntrack --ctstate DNAT -m comment --comment docker0 -j ACCEPT",
+        "! -i docker0 -o docker0 -m comment --comment docker0 -j DROP",
     ]
     assert rendered["nat"]["NETPLUMB-POSTROUTING"] == [
         "-s 10.244.1.0/24 -d 10.244.0.0/16 ! -o docker0 -m comment --comment docker0 -j RETURN",
         "-s 10.244.1.0/24 ! -o docker0 -m comment --comment docker0 -j MASQUERADE",
     ]
-    # Docker's published ports and isolation stay Docker's: no drop, no published chain, no isolation.
+    # Docker's published ports and isolation stay Docker's: no published chain, no isolation.
     assert rendered["filter"]["NETPLUMB"] == [] and rendered["filter"]["NETPLUMB-ISOLATION-STAGE-2"] == []
 
 

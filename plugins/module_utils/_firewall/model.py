@@ -103,7 +103,8 @@ class Network:
     cluster_subnets: tuple[str, ...] = ()
     internal_input: str = "all"  # gateway: an internal network reaches only its own addresses on the host
     publish_to_other_networks: bool = False
-    # The bridge is another runtime's (Docker's docker0): only the cluster's accept and the outbound masquerade.
+    # The bridge is another runtime's (Docker's docker0): the cluster's accept, the drop of what the runtime did
+    # not publish, the outbound masquerade; nothing else.
     foreign_bridge: bool = False
     # The options the user gave (state=merged keeps the others from the recorded network).
     given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
@@ -453,7 +454,12 @@ def _network_rules(net: Network) -> list[Rule]:
     br, name = net.bridge, net.name
     out: list[Rule] = []
     if net.foreign_bridge:
-        return _masquerade_rules(net)
+        # Into the bridge only replies and what the runtime DNATed (its published ports) besides the cluster:
+        # Docker leaves the FORWARD policy at ACCEPT when forwarding was on before it started.
+        out.append(Rule(FWD, "accept", oif=br, ct="established,related", comment=name))
+        out.append(Rule(FWD, "accept", oif=br, ct="dnat", comment=name))
+        out.append(Rule(FWD, "drop", iif=br, iif_neg=True, oif=br, comment=name))
+        return out + _masquerade_rules(net)
     if not net.internal:
         out.append(Rule(FWD, "accept", oif=br, ct="established,related", comment=name))
         out.append(Rule(FWD, "jump", PUB, oif=br, comment=name))
