@@ -20,10 +20,13 @@ import json
 import os
 from typing import Any, Callable, Union
 
+from ansible_collections.netplumb.container.plugins.module_utils._docker import address_pools, daemon_settings
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (
+    check_abs_path,
     check_ifname,
     check_network_name,
+    parse_bool,
     parse_host_address,
     parse_int,
     parse_port,
@@ -37,6 +40,7 @@ STATES = ("present", "absent")
 VXLAN_OVERHEAD = 50
 DEVICE_PREFIX = "fleet."
 RTPROT_NETPLUMB = 78
+DOCKER_BRIDGE = "docker0"  # the bridge dockerd makes for bip
 _OWN_PROTOCOLS = ("78", "netplumb")
 # Route types that carry traffic somewhere (local/broadcast/multicast entries are addresses, checked as such).
 _ROUTING_TYPES = ("unicast", "blackhole", "unreachable", "prohibit", "throw")
@@ -114,6 +118,7 @@ def parse_vars(raw: dict[str, Any], host: str) -> dict[str, Any]:
         release = raw.get("fleet_release") or []
         if not isinstance(release, list) or not all(isinstance(h, str) and h for h in release):
             raise fail(f"fleet_release must be a list of inventory hostnames, got {release!r}")
+        docker = _docker_vars(raw, bridge)
     except ValidationError as exc:
         if exc.msg.startswith(where):
             raise
@@ -124,6 +129,7 @@ def parse_vars(raw: dict[str, Any], host: str) -> dict[str, Any]:
         "underlay_address": address,
         "underlay_prefix": prefixlen,
         "underlay_interface": interface,
+        "docker": docker,
         "fleet": {
             "cluster": str(cluster),
             "prefix": prefix,
@@ -139,6 +145,24 @@ def parse_vars(raw: dict[str, Any], host: str) -> dict[str, Any]:
             "pinned": pins,
             "release": sorted(set(release)),
         },
+    }
+
+
+def _docker_vars(raw: dict[str, Any], bridge: str) -> dict[str, Any] | None:
+    """fleet_docker and its options (per host: a fleet may mix Docker hosts and the collection's bridges)."""
+    if not parse_bool(raw.get("fleet_docker"), "fleet_docker", False):
+        return None
+    if bridge != DOCKER_BRIDGE:
+        raise ValidationError(
+            f"fleet_docker needs fleet_bridge {DOCKER_BRIDGE} (Docker's bridge holds the slice), got {bridge!r}"
+        )
+    config = check_abs_path(raw.get("fleet_docker_config") or "/etc/docker/daemon.json", "fleet_docker_config")
+    pools = raw.get("fleet_docker_address_pools")
+    address_pools(pools, [], "fleet_docker_address_pools")  # checked here; cut to the cluster when planned
+    return {
+        "config": os.path.normpath(config),
+        "restart": parse_bool(raw.get("fleet_docker_restart"), "fleet_docker_restart", True),
+        "pools": pools,
     }
 
 
@@ -487,6 +511,7 @@ def plan_host(
     members: list[Member],
     mac_of: Callable[[int, str], str],
     slice_held: tuple[str | None, str | None] = (None, None),
+    docker: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What one host needs: the slice network, the VXLAN device and peers, routes, fleet routes to remove."""
     vni = settings["vni"]
@@ -560,6 +585,12 @@ def plan_host(
         # A host that left: its lease, or (released already) the slice its bridge still holds.
         subnet = slice_held[0] or _bridge_slice(settings, state, 4)
         subnet6 = slice_held[1] or _bridge_slice(settings, state, 6)
+    network = slice_network(settings, subnet, subnet6, mtu) if subnet else None
+    docker_part = None
+    if docker is not None:
+        # Docker owns docker0 on the slice: no bridge_network network; daemon.json and the cluster's rules.
+        docker_part = docker_plan(settings, docker, network if me is not None else None, members)
+        network = None
     return {
         "member": me is not None,
         "subnet": subnet,
@@ -573,7 +604,8 @@ def plan_host(
         }
         if me
         else None,
-        "network": slice_network(settings, subnet, subnet6, mtu) if subnet else None,
+        "network": network,
+        "docker": docker_part,
         "routes": routes,
         "stale_routes": stale,
         "vxlan": vxlan,
@@ -594,6 +626,27 @@ def _bridge_slice(settings: dict[str, Any], state: HostState, version: int) -> s
         ):
             return str(addr.interface.network)
     return None
+
+
+def docker_plan(
+    settings: dict[str, Any], docker: dict[str, Any], network: dict[str, Any] | None, members: list[Member]
+) -> dict[str, Any]:
+    """A Docker host's part: daemon.json keys and the nat network of docker0 (None when the host leaves)."""
+    out: dict[str, Any] = {"config": docker["config"], "restart": docker["restart"], "settings": None, "nat": None}
+    if network is None:
+        return out
+    exclude = [c for c in (settings["cluster"], settings["cluster6"]) if c]
+    exclude += sorted({str(m.underlay.network) for m in members})
+    pools = address_pools(docker["pools"], exclude, "fleet_docker_address_pools")
+    out["settings"] = daemon_settings(network["subnet"], network.get("subnet6"), network.get("mtu"), pools)
+    out["nat"] = {
+        "network": network["name"],
+        "bridge": network["bridge"],
+        "subnets": [network["subnet"]] + ([network["subnet6"]] if network.get("subnet6") else []),
+        "cluster_subnets": network["cluster_subnets"],
+        "foreign_bridge": True,
+    }
+    return out
 
 
 def slice_network(settings: dict[str, Any], subnet: str, subnet6: str | None, mtu: int | None) -> dict[str, Any]:
@@ -653,7 +706,8 @@ def plan_fleet(
     hosts = {}
     for host in sorted(per_host):
         held = (subnets.get(host), (subnets6 or {}).get(host))
-        hosts[host] = plan_host(settings, host, states[host], by_host.get(host), members, mac_of, held)
+        docker = per_host[host].get("docker")
+        hosts[host] = plan_host(settings, host, states[host], by_host.get(host), members, mac_of, held, docker)
     mtu = fleet_mtu(settings, members)
     return {
         "settings": settings,

@@ -10,6 +10,7 @@ raises ValidationError with a message that names the option and the value.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from typing import Any
 
@@ -214,3 +215,14 @@ def parse_sysctl(key: Any, value: Any, what: str) -> tuple[str, str]:
     if text is None or not text.strip() or not text.isascii() or not text.isprintable():
         raise ValidationError(f"{what}: sysctl {key} value {value!r} is not printable ASCII text or a number")
     return key, text.strip()
+
+
+def parse_json_object(text: str, what: str) -> dict[str, Any]:
+    """A JSON document that must be an object (a config file such as Docker's daemon.json)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValidationError(f"{what} is not valid JSON ({exc}); it was left untouched, fix or remove it") from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"{what} is not a JSON object (got {type(data).__name__}); it was left untouched")
+    return data

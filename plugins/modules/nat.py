@@ -108,6 +108,16 @@ options:
             Internal networks stay confined. Defaults to V(false).
         type: bool
         version_added: 0.2.0
+      foreign_bridge:
+        description:
+          - The bridge belongs to another runtime that keeps its own firewall rules for it, such as Docker's
+            C(docker0) (the fleet role's C(fleet_docker)). Only two things are written for it - the accept of
+            traffic from O(config[].cluster_subnets) into the bridge, and the outbound masquerade (or SNAT) of
+            the subnets that spares the cluster; published ports, isolation, ICC and the drop of unpublished
+            ports stay the runtime's.
+          - Not with O(config[].internal), O(config[].publish) or O(config[].icc=false). Defaults to V(false).
+        type: bool
+        version_added: 0.2.0
       cluster_subnets:
         description:
           - Subnets of the same cluster on other hosts (the other hosts' container subnets, or the whole cluster
@@ -358,6 +368,7 @@ def main() -> None:
             "cluster_subnets": {"type": "list", "elements": "str"},
             "internal_input": {"type": "str", "choices": ["all", "gateway"]},
             "publish_to_other_networks": {"type": "bool"},
+            "foreign_bridge": {"type": "bool"},
         }
     )
     spec["backend"] = {"type": "str", "choices": ["auto", "nftables", "iptables"], "default": "auto"}

@@ -103,6 +103,9 @@ class Network:
     cluster_subnets: tuple[str, ...] = ()
     internal_input: str = "all"  # gateway: an internal network reaches only its own addresses on the host
     publish_to_other_networks: bool = False
+    # The bridge is another runtime's (Docker's docker0): the cluster's accept, the drop of what the runtime did
+    # not publish, the outbound masquerade; nothing else.
+    foreign_bridge: bool = False
     # The options the user gave (state=merged keeps the others from the recorded network).
     given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
@@ -140,7 +143,15 @@ class Rule:
     comment: str | None = None
 
 
-NETWORK_OPTIONS = ("masquerade", "icc", "internal", "isolate", "hairpin", "publish_to_other_networks")
+NETWORK_OPTIONS = (
+    "masquerade",
+    "icc",
+    "internal",
+    "isolate",
+    "hairpin",
+    "publish_to_other_networks",
+    "foreign_bridge",
+)
 _DEFAULTS = {
     "masquerade": True,
     "icc": True,
@@ -148,6 +159,7 @@ _DEFAULTS = {
     "isolate": True,
     "hairpin": True,
     "publish_to_other_networks": False,
+    "foreign_bridge": False,
 }
 
 
@@ -186,6 +198,11 @@ def parse_network(entry: dict[str, Any]) -> Network:
     publish = [p for raw in entry.get("publish") or [] for p in parse_publish(raw, where, subnets)]
     if flags["internal"] and publish:
         raise ValidationError(f"{where}: an internal network cannot publish ports (nothing may reach it from outside)")
+    if flags["foreign_bridge"] and (flags["internal"] or publish or not flags["icc"]):
+        raise ValidationError(
+            f"{where}: a foreign_bridge network takes no internal, no publish and no icc=false (its runtime, "
+            "e.g. Docker, owns its published ports, isolation and traffic between its containers)"
+        )
     return Network(
         name=name,
         bridge=bridge,
@@ -385,7 +402,7 @@ def derive_rules(networks: list[Network], owner: str | None = None) -> list[Rule
     # Networks that are not isolated reach the others before any network's unpublished-port drop,
     # so that the drop (which only knows its own bridge) does not depend on the order of the networks.
     for net in nets:
-        if not net.internal and not net.isolate:
+        if not net.internal and not net.isolate and not net.foreign_bridge:
             rules.append(Rule(FWD, "accept", iif=net.bridge, oif=net.bridge, oif_neg=True, comment=net.name))
     for net in nets:
         rules.extend(_network_rules(net))
@@ -395,8 +412,10 @@ def derive_rules(networks: list[Network], owner: str | None = None) -> list[Rule
     for net in nets:
         if net.internal and net.internal_input == "gateway":
             rules.append(Rule(INPUT, "drop", iif=net.bridge, local_dst=True, local_dst_not_iif=True, comment=net.name))
-    isolated = [n for n in nets if n.isolate]
+    isolated = [n for n in nets if n.isolate and not n.foreign_bridge]
     for net in nets:
+        if net.foreign_bridge:
+            continue  # its runtime isolates it (Docker's DOCKER-ISOLATION chains)
         if net.internal:
             pass  # its own stage-1 drops confine it already (Docker has no stage-2 jump for it either)
         elif net.isolate:
@@ -434,6 +453,13 @@ def derive_rules(networks: list[Network], owner: str | None = None) -> list[Rule
 def _network_rules(net: Network) -> list[Rule]:
     br, name = net.bridge, net.name
     out: list[Rule] = []
+    if net.foreign_bridge:
+        # Into the bridge only replies and what the runtime DNATed (its published ports) besides the cluster:
+        # Docker leaves the FORWARD policy at ACCEPT when forwarding was on before it started.
+        out.append(Rule(FWD, "accept", oif=br, ct="established,related", comment=name))
+        out.append(Rule(FWD, "accept", oif=br, ct="dnat", comment=name))
+        out.append(Rule(FWD, "drop", iif=br, iif_neg=True, oif=br, comment=name))
+        return out + _masquerade_rules(net)
     if not net.internal:
         out.append(Rule(FWD, "accept", oif=br, ct="established,related", comment=name))
         out.append(Rule(FWD, "jump", PUB, oif=br, comment=name))
@@ -444,21 +470,7 @@ def _network_rules(net: Network) -> list[Rule]:
     out.append(Rule(FWD, "accept" if net.icc else "drop", iif=br, oif=br, comment=name))
     if net.internal:
         return out
-    for subnet in net.subnets:
-        fam = ipaddress.ip_network(subnet).version
-        if not net.masquerade:
-            continue
-        for cluster in net.cluster_subnets:
-            if ipaddress.ip_network(cluster).version == fam:  # the receiver sees the real container source
-                out.append(
-                    Rule(POST, "return", family=fam, saddr=subnet, daddr=cluster, oif=br, oif_neg=True, comment=name)
-                )
-        if net.outbound_address and ipaddress.ip_address(net.outbound_address).version == fam:
-            out.append(
-                Rule(POST, "snat", net.outbound_address, family=fam, saddr=subnet, oif=br, oif_neg=True, comment=name)
-            )
-        else:
-            out.append(Rule(POST, "masquerade", family=fam, saddr=subnet, oif=br, oif_neg=True, comment=name))
+    out += _masquerade_rules(net)
     if not net.hairpin:
         out.append(Rule(DNAT, "return", iif=br, comment=name))
     for pub in net.publish:
@@ -511,6 +523,28 @@ def _network_rules(net: Network) -> list[Rule]:
             )
     if net.localhost_publish():
         out.append(Rule(POST, "masquerade", family=4, saddr=str(LOOPBACK4), oif=br, comment=name))
+    return out
+
+
+def _masquerade_rules(net: Network) -> list[Rule]:
+    """Outbound masquerade (or SNAT) of the subnets, never towards the cluster's other slices."""
+    br, name = net.bridge, net.name
+    out: list[Rule] = []
+    for subnet in net.subnets:
+        fam = ipaddress.ip_network(subnet).version
+        if not net.masquerade:
+            continue
+        for cluster in net.cluster_subnets:
+            if ipaddress.ip_network(cluster).version == fam:  # the receiver sees the real container source
+                out.append(
+                    Rule(POST, "return", family=fam, saddr=subnet, daddr=cluster, oif=br, oif_neg=True, comment=name)
+                )
+        if net.outbound_address and ipaddress.ip_address(net.outbound_address).version == fam:
+            out.append(
+                Rule(POST, "snat", net.outbound_address, family=fam, saddr=subnet, oif=br, oif_neg=True, comment=name)
+            )
+        else:
+            out.append(Rule(POST, "masquerade", family=fam, saddr=subnet, oif=br, oif_neg=True, comment=name))
     return out
 
 
