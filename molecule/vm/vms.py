@@ -39,9 +39,9 @@ def image() -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-def ssh_argv(img: Path, port: int) -> list[str]:
+def ssh_argv(key: Path, port: int) -> list[str]:
     return [
-        "ssh", "-i", str(img / "id_ed25519"), "-p", str(port), "-o", "BatchMode=yes",
+        "ssh", "-i", str(key), "-p", str(port), "-o", "BatchMode=yes",
         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10",
         "-o", "LogLevel=ERROR", "root@127.0.0.1",
     ]  # fmt: skip
@@ -87,8 +87,12 @@ def up(state: Path, count: int) -> dict:
     t_image = time.monotonic() - t0
     state.mkdir(parents=True)
     http_port = free_port()
-    # The server runs from the state dir's copy path so that `down` recognises it by its command line.
-    (state / "apt").symlink_to(img / "apt")
+    # Copies, not links: a newer image built meanwhile removes this one (the VMs keep their open base).
+    # The server runs from the state dir's copy so that `down` recognises it by its command line.
+    shutil.copytree(img / "apt", state / "apt")
+    key = state / "id_ed25519"
+    shutil.copy(img / "id_ed25519", key)
+    key.chmod(0o600)
     with open(state / "http.log", "w") as log:
         http = subprocess.Popen(
             [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(state / "apt"),
@@ -124,7 +128,7 @@ def up(state: Path, count: int) -> dict:
         ]  # fmt: skip
         subprocess.run(argv, check=True)
         instances.append({"instance": name, "address": "127.0.0.1", "user": "root", "port": port,
-                          "identity_file": str(img / "id_ed25519"),
+                          "identity_file": str(key),
                           "underlay": UNDERLAY.format(n)})  # fmt: skip
     t_boot = time.monotonic()
     pending = {i["instance"]: i for i in instances}
@@ -133,7 +137,7 @@ def up(state: Path, count: int) -> dict:
         for name, inst in list(pending.items()):
             if owned_pid(state / f"{name}.pid", state) is None:
                 raise SystemExit(f"{name} exited while booting; see {state / name}.console")
-            probe = subprocess.run([*ssh_argv(img, inst["port"]), "true"], capture_output=True, timeout=60, check=False)
+            probe = subprocess.run([*ssh_argv(key, inst["port"]), "true"], capture_output=True, timeout=60, check=False)
             if probe.returncode == 0:
                 inst["ssh_after_s"] = round(time.monotonic() - t_boot, 1)
                 del pending[name]

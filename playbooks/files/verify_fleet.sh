@@ -24,7 +24,8 @@ one_path() {  # one_path NETNS PORT MTU ADDR E|B
   seen=-
   i=0
   while [ "$i" -lt "$tries" ] && [ "$seen" = - ]; do
-    out=$(ip netns exec "$ns" timeout 6 socat -T3 - "TCP4:$addr:$port,connect-timeout=2" </dev/null 2>/dev/null)
+    # -t: after our EOF, wait for the answer (socat's 0.5 s default is too short for an emulated VM's fork)
+    out=$(ip netns exec "$ns" timeout 30 socat -t20 -T20 - "TCP4:$addr:$port,connect-timeout=5" </dev/null 2>/dev/null)
     [ -n "$out" ] && seen=$out
     i=$((i + 1))
   done
@@ -54,7 +55,8 @@ listen)
   ns=$1 port=$2 seconds=$3
   "$0" stop "$port"
   # ip netns exec execs (no fork): $! is timeout's pid, and timeout passes a TERM on to socat.
-  ip netns exec "$ns" timeout "$seconds" socat "TCP4-LISTEN:$port,reuseaddr,fork" 'SYSTEM:echo "$SOCAT_PEERADDR"' \
+  # -t: after the client's EOF, wait for the answer of the forked shell (slow to start in an emulated VM)
+  ip netns exec "$ns" timeout "$seconds" socat -t20 "TCP4-LISTEN:$port,reuseaddr,fork" 'SYSTEM:echo "$SOCAT_PEERADDR"' \
     </dev/null >/dev/null 2>&1 &
   echo $! >"$(pidfile "$port")"
   i=0
@@ -70,7 +72,7 @@ stop)
   if [ -f "$f" ]; then
     pid=$(cat "$f")
     # Only if it still is our listener (a pid can be reused).
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "socat TCP4-LISTEN:$1,"; then kill "$pid"; fi
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "socat -t20 TCP4-LISTEN:$1,"; then kill "$pid"; fi
     rm -f "$f"
   fi ;;
 paths)

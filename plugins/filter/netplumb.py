@@ -26,6 +26,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._verify import 
     published_ports,
     table,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._workload import service_unit
 
 
 def _networks_by_name(networks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -173,12 +174,23 @@ def keyed(values: list[Any], key: str = "name") -> list[dict[str, Any]]:
     return [{key: value} for value in values or []]
 
 
+def endpoints_service(
+    name: Any, container: Any, port: Any = 80, command: Any = None, user: Any = "nobody", state: Any = "present"
+) -> dict[str, Any]:
+    """service.yml's pre-flight: the systemd unit of a workload in a container's namespace, or {"error"}."""
+    try:
+        return service_unit(name, container, port, command, user, state)
+    except ValidationError as exc:
+        return {"error": exc.msg}
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "bridge_networks": bridge_networks,
             "bridge_network_check": bridge_network_check,
             "endpoints_check": endpoints_check,
+            "endpoints_service": endpoints_service,
             "endpoint_links": endpoint_links,
             "endpoint_ports": endpoint_ports,
             "endpoint_leftovers": endpoint_leftovers,

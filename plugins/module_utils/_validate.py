@@ -24,6 +24,10 @@ _NETNS_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 # A network name becomes a file name (the IPAM store), a bridge name by default and a
 # word in rule comments: ASCII letters and digits first, then letters, digits and _.-
 _NETWORK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# systemd unit names (no templates) and POSIX user names (useradd's default rule)
+_UNIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+UNIT_NAME_MAX = 200
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 # Ansible's own rules for booleans (ansible.module_utils.parsing.convert_bool).
 _TRUE = frozenset(("y", "yes", "on", "1", "true", "t", "1.0"))
@@ -226,3 +230,28 @@ def parse_json_object(text: str, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError(f"{what} is not a JSON object (got {type(data).__name__}); it was left untouched")
     return data
+
+
+def check_unit_name(name: Any, what: str = "unit name") -> str:
+    """A systemd service name without the .service suffix (accepted and dropped), no template '@'."""
+    if isinstance(name, str) and name.endswith(".service"):
+        name = name[: -len(".service")]
+    if not isinstance(name, str) or not _UNIT_RE.match(name) or len(name) > UNIT_NAME_MAX:
+        raise ValidationError(
+            f"{what} {name!r} is not allowed: use letters, digits and _.:- (a letter or digit first, "
+            f"at most {UNIT_NAME_MAX} characters)"
+        )
+    return name
+
+
+def check_user_name(name: Any, what: str = "user name") -> str:
+    if not isinstance(name, str) or not _USER_RE.match(name):
+        raise ValidationError(f"{what} {name!r} is not a user name (lower-case letters, digits, _ and -)")
+    return name
+
+
+def check_command_line(value: Any, what: str) -> str:
+    """One line of a systemd unit: printable, no line break (it would start a new directive)."""
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
+        raise ValidationError(f"{what}: {value!r} is not a non-empty command on one printable line")
+    return value.strip()

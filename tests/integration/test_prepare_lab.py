@@ -8,14 +8,33 @@ from __future__ import annotations
 
 import json
 
-from .conftest import folded, task_results, write_playbook
+import yaml
+
+from .conftest import REPO, folded, task_results, write_playbook
 from .hostpython import no_pyroute2_python, old_pyroute2_python
+from .sitelab import host_tasks, start_site_lab
 
 PROBE = "Find what the host has (changes nothing)"
 INSTALL_TASKS = (
     "Install with apt (no python3-apt needed on the host)",
     "Install with the distribution's package manager",
 )
+
+
+# Issue 11's cap on site.yml, which the prepare role must not raise on a host that has everything.
+SITE_MODULE_CALLS = 6
+CONTAINERS = [{"name": "web", "publish": ["8080:80"]}, {"name": "db"}]
+
+
+def module_calls(report: dict, host: str) -> list[str]:
+    """Tasks that ran a module on the host: bench/bench_site.py's rule (the result carries an invocation)."""
+    return [
+        task["task"]["name"]
+        for play in report["plays"]
+        for task in play["tasks"]
+        if (result := task["hosts"].get(host)) and not result.get("skipped")
+        for _ in result.get("results") or ([result] if "invocation" in result else [])
+    ]
 
 
 def prepare_playbook(tmp_path, **role_vars) -> str:
@@ -98,3 +117,32 @@ def test_bad_backend_fails_before_probing(lab, tmp_path):
     ]
     assert failed and all("prepare_firewall_backend" in msg and "pf" in msg for msg in failed), failed
     assert task_results(report, PROBE) == {}
+
+
+def prepare_task_names() -> set[str]:
+    def names(tasks: list[dict]) -> set[str]:
+        return {t["name"] for t in tasks} | {n for t in tasks for n in names(t.get("block", []))}
+
+    return names(yaml.safe_load((REPO / "roles" / "prepare" / "tasks" / "main.yml").read_text()))
+
+
+def test_site_playbooks_prepare_each_host_first_with_one_probe_and_no_module_call(new_lab, tmp_path):
+    """site.yml on h1 (twice: converge, then the steady state) and site_fleet.yml on h2: the prepare role runs
+    first on each host, probes once, installs nothing and calls no module; site.yml stays within its cap."""
+    site = start_site_lab(new_lab, tmp_path, hosts=2, outside=False)
+    # Hosts of a lab without outside have no default route: the fleet's underlay is named.
+    site.set_vars({"endpoints_containers": CONTAINERS, "fleet_underlay_interface": "ul0"})
+    prepare = prepare_task_names()
+    for playbook, host in (("site.yml", "h1"), ("site_fleet.yml", "h2"), ("site.yml", "h1")):
+        report = site.play(playbook, "-e", f"netplumb_hosts={host}")
+        # Without the "role : " prefix of tasks from roles
+        ran = [name.split(" : ", 1)[-1] for name in host_tasks(report, host)]
+        calls = [name.split(" : ", 1)[-1] for name in module_calls(report, host)]
+        # Once, before anything reads or changes the host.
+        assert ran.count(PROBE) == 1 and ran.index(PROBE) < ran.index(calls[0]), ran
+        assert not set(INSTALL_TASKS) & set(ran), ran
+        assert calls and not prepare & set(calls), calls
+        if playbook == "site.yml":
+            assert len(calls) <= SITE_MODULE_CALLS, calls
+    # The steady state: the prepare role reports no change where nothing was missing.
+    assert report["stats"]["h1"]["changed"] == 0, report["stats"]
