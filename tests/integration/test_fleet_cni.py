@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import task_results
-from .sitelab import changed_tasks, start_site_lab
+from .sitelab import changed_tasks, failures, start_site_lab
 
 PLUGINS = "/usr/lib/cni"
 if not os.path.exists(f"{PLUGINS}/bridge"):
@@ -28,6 +28,11 @@ UNDERLAY = {"h1": "198.18.0.11", "h2": "198.18.0.12"}
 CONFLIST = "/etc/cni/net.d/netplumb-fleet.conflist"
 EXEC = Path(__file__).resolve().parent / "cni_exec.py"
 PORT = 7070
+VARS = {
+    "fleet_backend": "host-gw",
+    "fleet_cni": "yes",  # Ansible's boolean rules
+    "endpoints_containers": [{"name": "web", "publish": ["8080:80"]}, {"name": "db"}],
+}
 
 
 def cni(site, command: str, netns: str, ports: list | None = None, check: bool = True) -> dict:
@@ -59,14 +64,23 @@ def connect(site, host: str, netns: str | None, address: str, port: int) -> str:
 def test_cni_namespace_on_the_fleet(new_lab, tmp_path):
     site = start_site_lab(new_lab, tmp_path, hosts=2, outside=True)
     ns = f"cni{os.getpid()}"
-    site.set_vars(
-        {
-            "fleet_backend": "host-gw",
-            "fleet_cni": "yes",  # Ansible's boolean rules
-            "endpoints_containers": [{"name": "web", "publish": ["8080:80"]}, {"name": "db"}],
-        }
-    )
     try:
+        # A careless value, then someone else's file at the conflist's path on h2: refused, nothing changes.
+        site.sh("h2", f'mkdir -p /etc/cni/net.d && echo \'{{"name": "mine"}}\' >{CONFLIST}')
+        before = {host: site.snapshot(host) for host in HOSTS}
+        for host_vars, host, message in (
+            ({"h1": {"fleet_cni": "maybe"}}, "h1", "fleet on h1: fleet_cni: 'maybe' is not a boolean"),
+            ({}, "h2", f"{CONFLIST} (fleet_cni_dir, fleet_cni_name) exists and was not written by netplumb"),
+        ):
+            site.set_vars(VARS, host_vars)
+            refused = site.play("site_fleet.yml", check=False)
+            assert refused["rc"] != 0 and message in failures(refused).get(host, ""), failures(refused)
+            assert all(site.snapshot(h) == before[h] for h in HOSTS)
+            assert not (site.inv / "netplumb-fleet-leases.json").exists()
+        assert site.sh("h2", f"cat {CONFLIST}").strip() == '{"name": "mine"}'
+        site.sh("h2", f"rm {CONFLIST}")
+        site.set_vars(VARS)
+
         # Check mode: the conflist is shown, not written.
         checked = site.play("site_fleet.yml", "--check", "--diff")
         written = task_results(checked, "Write the conflist")
