@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 
@@ -132,3 +133,20 @@ def test_ownership_of_a_file():
     assert not owned("not json")
     assert not owned(None)
     assert owned(json.dumps(conflist(parse_cni_vars({}, "h1", 24), "10.244.3.0/24", "docker0", None)))
+
+
+def test_the_roles_filters():
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.netplumb.container.plugins.filter.fleet_cni import fleet_cni, fleet_cni_owned
+
+    fleet_vars = {"host": "h1", "fleet": {"prefix": 24}}
+    assert fleet_cni({"fleet_cni": "on"}, plan(), fleet_vars)["write"]
+    with pytest.raises(AnsibleFilterError, match="fleet on h1: fleet_cni: 'maybe' is not a boolean"):
+        fleet_cni({"fleet_cni": "maybe"}, plan(), fleet_vars)
+    ours = conflist(parse_cni_vars({}, "h1", 24), "10.244.3.0/24", "docker0", None)
+    slurped = {"content": base64.b64encode(json.dumps(ours).encode()).decode()}
+    assert fleet_cni_owned(slurped)
+    assert not fleet_cni_owned({"content": base64.b64encode(b'{"name": "mine"}').decode()})
+    assert not fleet_cni_owned({"failed": True, "msg": "file not found"})
+    assert not fleet_cni_owned({"skipped": True})
