@@ -37,6 +37,7 @@ def fleet2(new_lab, tmp_path):
         {
             "fleet_backend": "host-gw",
             "fleet_underlay_interface": "ul0",
+            "fleet_cni": True,  # podman also runs as a CNI runtime on the slice
             "endpoints_containers": [{"name": "web"}, {"name": "db"}],
         }
     )
@@ -114,8 +115,28 @@ def test_ip_netns_exec_and_podman_listeners_reached_from_the_other_host(fleet2, 
                 "sleep 0.1; done; exit 1")  # fmt: skip
         got = fetch(site, "h1", "db", web2, PODMAN_PORT, send="GET / HTTP/1.0\\r\\n\\r\\n")
         assert "200 OK" in got and "podman-workload" in got, got
+
+        # podman as a CNI runtime: its own container on the fleet's conflist (fleet_cni), with a published port.
+        run = site.lab.sh(
+            "h2",
+            f"{podman} --network-backend cni --cni-config-dir /etc/cni/net.d run -d --name cni-http "
+            f"--cgroup-parent /{cgroup} --network netplumb-fleet -p {PODMAN_PORT}:80 "
+            "localhost/netplumb-test-busybox:1 /bin/busybox httpd -f -p 80 -h /www",
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        cni2 = web2.rsplit(".", 1)[0] + ".128"  # host-local's first address of CNI's half of h2's slice
+        assert cni2 in site.sh("h2", "ls /var/lib/cni/networks/netplumb-fleet/"), "host-local's lease"
+        send = "GET / HTTP/1.0\\r\\n\\r\\n"
+        for _ in range(100):  # httpd starts after podman returns
+            got = fetch(site, "h1", "db", cni2, 80, send=send)
+            if "200 OK" in got:
+                break
+        assert "podman-workload" in got, got
+        published = fetch(site, "h1", "db", "198.18.0.12", PODMAN_PORT, send=send)
+        assert "podman-workload" in published, published
     finally:
-        site.lab.sh("h2", f"{podman} rm -f -t 0 web-http", check=False)
+        site.lab.sh("h2", f"{podman} rm -f -t 0 web-http cni-http", check=False)
         # cgroup v1 hierarchies are the machine's: leave no directory of this test behind (a controller may
         # still be busy with the killed container for a moment).
         left = site.lab.sh(
