@@ -54,6 +54,7 @@ def parse_cni_vars(raw: dict[str, Any], host: str, host_prefix: int) -> dict[str
             )
         prefix = 30
     return {
+        "host": host,
         "enabled": enabled,
         "dir": os.path.normpath(folder),
         "name": name,
@@ -133,8 +134,14 @@ def host_cni(settings: dict[str, Any], host_plan: dict[str, Any]) -> dict[str, A
         "write": False,
         "remove": settings["enabled"] and not host_plan.get("member"),
     }
-    if not settings["enabled"] or not host_plan.get("member") or not network:
+    if not settings["enabled"] or not host_plan.get("member"):
         return out
+    if not network:
+        # fleet_docker: Docker's own IPAM holds docker0, and host-local's half of the slice is not kept from it.
+        raise ValidationError(
+            f"fleet on {settings['host']}: fleet_cni needs the slice network that the collection makes on "
+            "fleet_bridge; it cannot be combined with fleet_docker (Docker owns that bridge and its addresses)"
+        )
     parts = split(network["subnet"], settings["prefix"])
     out["split"] = parts
     out["network"] = dict(network, ip_range=parts["ip_range"], dnat_subnets=[parts["cni_block"]])

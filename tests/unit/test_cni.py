@@ -29,6 +29,7 @@ def plan(member=True, subnet="10.244.3.0/24", mtu=1450) -> dict:
 def test_defaults_are_off_and_named():
     settings = parse_cni_vars({}, "h1", 24)
     assert settings == {
+        "host": "h1",
         "enabled": False,
         "dir": "/etc/cni/net.d",
         "name": "netplumb-fleet",
@@ -150,3 +151,10 @@ def test_the_roles_filters():
     assert not fleet_cni_owned({"content": base64.b64encode(b'{"name": "mine"}').decode()})
     assert not fleet_cni_owned({"failed": True, "msg": "file not found"})
     assert not fleet_cni_owned({"skipped": True})
+
+
+def test_a_member_without_the_collections_slice_network_is_refused():
+    on = parse_cni_vars({"fleet_cni": True}, "h1", 24)
+    with pytest.raises(ValidationError, match=r"fleet on h1: fleet_cni needs the slice network .* fleet_docker"):
+        host_cni(on, {"member": True, "mtu": 1500, "network": None})
+    assert not host_cni(parse_cni_vars({}, "h1", 24), {"member": True, "mtu": 1500, "network": None})["write"]
