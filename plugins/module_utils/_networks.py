@@ -119,6 +119,11 @@ def normalise_networks(
             net["nat_config"]["cluster_subnets"] = [
                 str(parse_subnet(c, f"{where}.cluster_subnets")) for c in raw["cluster_subnets"]
             ]
+        if raw.get("dnat_subnets"):
+            # Addresses another tool publishes with its own DNAT (the fleet role's CNI block).
+            net["nat_config"]["dnat_subnets"] = [
+                str(parse_subnet(c, f"{where}.dnat_subnets")) for c in raw["dnat_subnets"]
+            ]
         if net.get("pending"):
             # Incomplete until the host has chosen the subnet: nothing may be built from it.
             del net["bridge_config"], net["nat_config"]

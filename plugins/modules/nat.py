@@ -129,6 +129,16 @@ options:
         type: list
         elements: str
         version_added: 0.2.0
+      dnat_subnets:
+        description:
+          - Addresses of this network (CIDRs inside its subnets) that another tool publishes with its own DNAT
+            rules, such as CNI's C(portmap) plugin for the containers CNI attaches to the bridge.
+          - New connections that such a DNAT sent to these addresses are forwarded into the bridge; every other
+            new connection from outside still reaches only this collection's published ports.
+          - Not for internal networks. Defaults to none.
+        type: list
+        elements: str
+        version_added: 0.2.0
       publish:
         description:
           - Ports published on the host. The whole policy holds at most 10,000 published ports.
@@ -366,6 +376,7 @@ def main() -> None:
             "hairpin": {"type": "bool"},
             "publish": {"type": "list", "elements": "dict", "options": publish},
             "cluster_subnets": {"type": "list", "elements": "str"},
+            "dnat_subnets": {"type": "list", "elements": "str"},
             "internal_input": {"type": "str", "choices": ["all", "gateway"]},
             "publish_to_other_networks": {"type": "bool"},
             "foreign_bridge": {"type": "bool"},

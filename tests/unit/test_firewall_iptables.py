@@ -306,3 +306,26 @@ def test_not_isolated_networks_reach_each_other_before_any_unpublished_drop():
         "-o br0 -m comment --comment a -j NETPLUMB",
     ]
     assert "! -i br0 -o br0 -m comment --comment a -j DROP" in fwd
+
+
+def test_dnat_subnets_pass_only_dnated_connections_to_that_block():
+    r = rules(dict(WEB, publish=[], dnat_subnets=["10.1.0.128/25"]))
+    forward = iptables.render(r, 4)["chains"]["filter"]["NETPLUMB-FORWARD"]
+    accept = "-d 10.1.0.128/25 -o br0 -m conntrack --ctstate DNAT -m comment --comment web -j ACCEPT"
+    drop = "! -i br0 -o br0 -m comment --comment web -j DROP"
+    assert accept in forward and drop in forward
+    assert forward.index(accept) < forward.index(drop)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (dict(WEB, dnat_subnets=["10.2.0.0/25"]), "dnat_subnets: 10.2.0.0/25 is not inside a subnet of the network"),
+        (dict(WEB, dnat_subnets="10.1.0.128/25"), "dnat_subnets must be a list"),
+        (dict(WEB, dnat_subnets=["10.1.0.129/25"]), "dnat_subnets: '10.1.0.129/25' is not a subnet"),
+        (dict(DB, dnat_subnets=["10.2.0.0/25"]), "internal network takes no dnat_subnets"),
+    ],
+)
+def test_bad_dnat_subnets(entry, message):
+    with pytest.raises(ValidationError, match=message):
+        rules(entry)

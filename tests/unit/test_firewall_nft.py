@@ -219,3 +219,16 @@ def test_internal_input_gateway():
             "comment": "db",
         }
     ]
+
+
+def test_dnat_subnets_accepted_before_the_drop_of_unpublished_ports_and_recorded():
+    block = {"prefix": {"addr": "10.1.0.128", "len": 25}}
+    chains = render(dict(WEB, publish=[], dnat_subnets=["10.1.0.128/25"]))
+    accept = {
+        "expr": [m(DADDR, block), m(OIF, "br0"), m({"ct": {"key": "status"}}, "dnat", "in"), {"accept": None}],
+        "comment": "web",
+    }
+    drop = {"expr": [m(IIF, "br0", "!="), m(OIF, "br0"), {"drop": None}], "comment": "web"}
+    assert chains["forward"].index(accept) < chains["forward"].index(drop)
+    net = parse_network(dict(WEB, dnat_subnets=["10.1.0.128/25"]))
+    assert network_from_dict(network_to_dict(net)) == net

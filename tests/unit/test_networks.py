@@ -113,3 +113,17 @@ def test_publish_to_other_networks_goes_to_nat(value, expected):
 def test_publish_to_other_networks_rejects_junk():
     with pytest.raises(ValidationError, match=r"\[0\]\.publish_to_other_networks.*maybe"):
         normalise_networks([{"name": "a", "subnet": "10.0.0.0/24", "publish_to_other_networks": "maybe"}])
+
+
+def test_dnat_subnets_reach_the_nat_config():
+    net = {
+        "name": "docker0",
+        "subnet": "10.244.3.0/24",
+        "ip_range": "10.244.3.0/25",
+        "dnat_subnets": ["10.244.3.128/25"],
+    }
+    (out,) = normalise_networks([net])
+    assert out["nat_config"]["dnat_subnets"] == ["10.244.3.128/25"]
+    assert out["pools"][0]["ip_range"] == "10.244.3.0/25"
+    with pytest.raises(ValidationError, match=r"bridge_network_networks\[0\]\.dnat_subnets: 'x' is not a subnet"):
+        normalise_networks([dict(net, dnat_subnets=["x"])])

@@ -101,6 +101,8 @@ class Network:
     publish: tuple[Publish, ...] = ()
     # Subnets of the same cluster on other hosts: forwarded in, never masqueraded to.
     cluster_subnets: tuple[str, ...] = ()
+    # Addresses on the bridge that another tool publishes (CNI's portmap): its DNATed connections pass.
+    dnat_subnets: tuple[str, ...] = ()
     internal_input: str = "all"  # gateway: an internal network reaches only its own addresses on the host
     publish_to_other_networks: bool = False
     # The bridge is another runtime's (Docker's docker0): the cluster's accept, the drop of what the runtime did
@@ -190,6 +192,15 @@ def parse_network(entry: dict[str, Any]) -> Network:
     )
     if cluster and flags["internal"]:
         raise ValidationError(f"{where}: an internal network takes no cluster_subnets (nothing may reach it)")
+    dnat = entry.get("dnat_subnets") or []
+    if not isinstance(dnat, list):
+        raise ValidationError(f"{where}: dnat_subnets must be a list of CIDRs, got {dnat!r}")
+    dnat = sorted({parse_subnet(raw, f"{where}: dnat_subnets") for raw in dnat}, key=lambda s: (s.version, s))
+    for sub in dnat:
+        if not any(sub.version == s.version and sub.subnet_of(s) for s in subnets):
+            raise ValidationError(f"{where}: dnat_subnets: {sub} is not inside a subnet of the network")
+    if dnat and flags["internal"]:
+        raise ValidationError(f"{where}: an internal network takes no dnat_subnets (nothing may reach it)")
     internal_input = entry.get("internal_input") or "all"
     if internal_input not in INTERNAL_INPUT:
         raise ValidationError(
@@ -211,6 +222,7 @@ def parse_network(entry: dict[str, Any]) -> Network:
         publish=sort_publish(publish),
         given=frozenset(k for k, v in entry.items() if v is not None),
         cluster_subnets=tuple(map(str, cluster)),
+        dnat_subnets=tuple(map(str, dnat)),
         internal_input=internal_input,
         **flags,
     )
@@ -463,6 +475,9 @@ def _network_rules(net: Network) -> list[Rule]:
     if not net.internal:
         out.append(Rule(FWD, "accept", oif=br, ct="established,related", comment=name))
         out.append(Rule(FWD, "jump", PUB, oif=br, comment=name))
+        for sub in net.dnat_subnets:
+            fam = ipaddress.ip_network(sub).version
+            out.append(Rule(FWD, "accept", family=fam, daddr=sub, oif=br, ct="dnat", comment=name))
         # Docker's rule: into the bridge from elsewhere only published ports and replies.
         out.append(Rule(FWD, "drop", iif=br, iif_neg=True, oif=br, comment=name))
         if net.isolate:
@@ -582,6 +597,7 @@ def network_to_dict(net: Network) -> dict[str, Any]:
     data.pop("given", None)
     data["subnets"] = list(net.subnets)
     data["cluster_subnets"] = list(net.cluster_subnets)
+    data["dnat_subnets"] = list(net.dnat_subnets)
     data["publish"] = [dataclasses.asdict(p) for p in net.publish]
     return data
 
