@@ -268,14 +268,27 @@ def parse_resolv_conf(value: Any, what: str = "resolv_conf") -> dict[str, tuple[
     unknown = sorted(set(value) - {"nameservers", "search", "options"})
     if unknown:
         raise ValidationError(f"{what}: unknown key {unknown[0]!r} (use nameservers, search, options)")
-    servers = _text_list(value.get("nameservers"), f"{what}.nameservers")
-    search = _text_list(value.get("search"), f"{what}.search")
-    options = _text_list(value.get("options"), f"{what}.options")
+    return {
+        "nameservers": parse_nameservers(value.get("nameservers"), f"{what}.nameservers"),
+        "search": parse_search_domains(value.get("search"), f"{what}.search"),
+        "options": parse_resolv_options(value.get("options"), f"{what}.options"),
+    }
+
+
+def parse_nameservers(value: Any, what: str) -> tuple[str, ...] | None:
+    """Nameserver addresses (a list); None stays None (the host's)."""
+    servers = _text_list(value, what)
+    return None if servers is None else tuple(str(parse_ip(s, what)) for s in servers)
+
+
+def parse_search_domains(value: Any, what: str) -> tuple[str, ...] | None:
+    domains = _text_list(value, what)
+    return None if domains is None else tuple(check_hostname(d, f"{what}: search domain") for d in domains)
+
+
+def parse_resolv_options(value: Any, what: str) -> tuple[str, ...] | None:
+    options = _text_list(value, what)
     for option in options or []:
         if not isinstance(option, str) or not _RESOLV_OPTION_RE.match(option):
-            raise ValidationError(f"{what}.options: {option!r} is not a resolver option such as ndots:2")
-    return {
-        "nameservers": None if servers is None else tuple(str(parse_ip(s, f"{what}.nameservers")) for s in servers),
-        "search": None if search is None else tuple(check_hostname(s, f"{what}.search") for s in search),
-        "options": None if options is None else tuple(options),
-    }
+            raise ValidationError(f"{what}: {option!r} is not a resolver option such as ndots:2")
+    return None if options is None else tuple(options)

@@ -1,0 +1,117 @@
+"""Names across the fleet: who sees whom in the hosts files the endpoints role writes (pure builder)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._names import (
+    hosts_entries,
+    netns_config,
+    parse_names_settings,
+)
+
+
+def alloc(v4, v6=None):
+    return {"ipv4": v4, **({"ipv6": v6} if v6 else {})}
+
+
+def ep(name, *nets, mode="bridge"):
+    return {"name": name, "mode": mode, "networks": [{"name": n} for n in nets]}
+
+
+def lines(entries):
+    return [f"{e['address']} {' '.join(e['names'])}" for e in entries]
+
+
+# h1 and h2 each have a slice of the fleet network "fleet" and a local network "back" of the same name.
+BY_HOST = {
+    "h1": {
+        "fleet": {"web": alloc("10.244.1.2"), "api": alloc("10.244.1.3")},
+        "back": {"web": alloc("172.20.0.2"), "db": alloc("172.20.0.3")},
+    },
+    "h2": {
+        "fleet": {"api": alloc("10.244.2.2"), "cache": alloc("10.244.2.3", "fd00:2::3")},
+        "back": {"secret": alloc("172.20.0.2")},
+    },
+}
+H1 = [
+    ep("web", "fleet", "back"),
+    ep("api", "fleet"),
+    ep("db", "back"),
+    ep("lone", mode="none"),
+    ep("s", mode="container"),
+]
+
+
+def test_fleet_network_sees_every_host_local_network_only_this_host():
+    got = hosts_entries("h1", H1, BY_HOST, ["fleet"])
+    assert set(got) == {"web", "api", "db", "lone"}, "a container sharing a namespace has no hosts file of its own"
+    assert lines(got["web"]) == [
+        "10.244.1.2 web web.h1",  # its own name first, its address on its first network
+        "10.244.1.3 api api.h1",  # the local api holds the bare name; h2's is api.h2
+        "10.244.2.2 api.h2",
+        "10.244.2.3 cache cache.h2",
+        "fd00:2::3 cache cache.h2",
+        "172.20.0.3 db db.h1",  # back is local: h2's "secret" on its own back is not seen
+    ]
+    assert lines(got["db"]) == ["172.20.0.3 db db.h1", "172.20.0.2 web web.h1"]
+    assert lines(got["lone"]) == ["127.0.1.1 lone lone.h1"], "mode none: its own name on loopback"
+
+
+def test_without_fleet_networks_only_this_host_is_seen():
+    got = hosts_entries("h1", H1, BY_HOST, [])
+    assert lines(got["api"]) == ["10.244.1.3 api api.h1", "10.244.1.2 web web.h1"]
+
+
+def test_from_the_other_host():
+    h2 = [ep("api", "fleet"), ep("cache", "fleet"), ep("secret", "back")]
+    got = hosts_entries("h2", h2, BY_HOST, ["fleet"])
+    assert lines(got["cache"]) == [
+        "10.244.2.3 cache cache.h2",
+        "fd00:2::3 cache cache.h2",
+        "10.244.2.2 api api.h2",  # h2's own api holds the bare name there
+        "10.244.1.3 api.h1",
+        "10.244.1.2 web web.h1",
+    ]
+    assert lines(got["secret"]) == ["172.20.0.2 secret secret.h2"]
+
+
+def test_a_host_without_containers_or_an_unusable_inventory_name():
+    by_host = {
+        "h1": {"fleet": {"web": alloc("10.244.1.2")}},
+        "gone": {},
+        "bad name": {"fleet": {"x": alloc("10.9.9.9")}},
+    }
+    got = hosts_entries("h1", [ep("web", "fleet")], by_host, ["fleet"])
+    assert lines(got["web"]) == ["10.244.1.2 web web.h1", "10.9.9.9 x"], "no x.'bad name'"
+
+
+def test_netns_config_adds_the_files_only_when_names_are_on():
+    settings = parse_names_settings(True, ["192.0.2.53"], [], None, ["fleet"])
+    assert settings == {
+        "enabled": True,
+        "resolv_conf": {"nameservers": ["192.0.2.53"], "search": None, "options": None},
+        "fleet_networks": ["fleet"],
+    }
+    netns = [{"name": "web", "sysctls": {"net.ipv4.ip_forward": "1"}}]
+    cfg = netns_config(netns, H1, BY_HOST, "h1", settings)
+    assert cfg[0]["sysctls"] == {"net.ipv4.ip_forward": "1"} and cfg[0]["resolv_conf"]["nameservers"] == ["192.0.2.53"]
+    assert cfg[0]["hosts"][0] == {"address": "10.244.1.2", "names": ["web", "web.h1"]}
+    assert netns_config(netns, H1, BY_HOST, "h1", parse_names_settings("no", [], [], [], [])) == netns
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("maybe", [], [], [], []), "endpoints_names: 'maybe' is not a boolean"),
+        (("true", ["8.8.8.888"], [], [], []), "endpoints_dns '8.8.8.888' is not a valid IP"),
+        (("true", "8.8.8.8", [], [], []), "endpoints_dns: '8.8.8.8' is not a list"),
+        (("true", [], ["bad domain"], [], []), "endpoints_dns_search: search domain 'bad domain'"),
+        (("true", [], [], ["x y"], []), "endpoints_dns_options: 'x y'"),
+        (("true", [], [], [], ["-x"]), "endpoints_fleet_networks '-x'"),
+    ],
+)
+def test_bad_names_settings(args, message):
+    with pytest.raises(ValidationError, match=message.replace(".", r"\.").replace("'", "'")):
+        parse_names_settings(*args)
