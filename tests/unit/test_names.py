@@ -115,3 +115,20 @@ def test_netns_config_adds_the_files_only_when_names_are_on():
 def test_bad_names_settings(args, message):
     with pytest.raises(ValidationError, match=message.replace(".", r"\.").replace("'", "'")):
         parse_names_settings(*args)
+
+
+def test_network_info_reads_the_names_of_a_hosts_file_the_collection_wrote(tmp_path, monkeypatch):
+    from ansible_collections.netplumb.container.plugins.module_utils import _info, _netns
+
+    monkeypatch.setattr(_netns, "ETC_NETNS", str(tmp_path))
+    entries = (("10.244.1.2", ("web", "web.h1")), ("10.244.2.2", ("api.h2",)))
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "hosts").write_text(_netns.render_hosts("web", entries))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "hosts").write_text("10.0.0.1 mine\n")
+    assert _info.hosts_file_names("web") == [
+        {"address": "10.244.1.2", "names": ["web", "web.h1"]},
+        {"address": "10.244.2.2", "names": ["api.h2"]},
+    ]
+    assert _info.hosts_file_names("mine") is None, "someone else's file is not the collection's view"
+    assert _info.hosts_file_names("none") is None
