@@ -111,9 +111,10 @@ def endpoint_names_check(
 
 def endpoint_netns(
     hostvars: Any, play_hosts: list[str], host: str, plan: dict[str, Any], settings: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """netns config: the plan's namespaces with their hosts file and resolv.conf, from the allocations every
-    play host's ipam task returned (its registered ``__endpoints_ipam``; a host without one has no containers)."""
+) -> dict[str, Any]:
+    """netns ``config`` and ``hosts_tables``: the plan's namespaces with their hosts file and resolv.conf, from
+    the allocations every play host's ipam task returned (its registered ``__endpoints_ipam``; a host without
+    one has no containers)."""
     by_host = {}
     for name in play_hosts:
         result = hostvars[name].get("__endpoints_ipam") or {}

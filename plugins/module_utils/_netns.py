@@ -20,6 +20,7 @@ import os
 from typing import Any, Hashable
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._hostsfile import merge_entries
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action, as_dict
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
@@ -129,6 +130,7 @@ class NetnsEngine:
             raise ValidationError(f"state={params['state']} needs a non-empty config")
         if params.get("scope"):
             check_netns_name(params["scope"]["prefix"] or "x", "scope.prefix")
+        tables = parse_hosts_tables(params.get("hosts_tables"))
         want = []
         for entry in config:
             name = check_netns_name(entry.get("name"))
@@ -137,6 +139,11 @@ class NetnsEngine:
                 sysctls[check_sysctl_key(key, name)] = sysctl_value(value, key, name)
             loopback = entry.get("loopback_up")
             hosts = parse_hosts_entries(entry.get("hosts"), f"netns {name}: hosts")
+            table = entry.get("hosts_table")
+            if table is not None:
+                if table not in tables:
+                    raise ValidationError(f"netns {name}: hosts_table {table!r} is not one of hosts_tables")
+                hosts = merge_entries(hosts or (), tables[table])
             resolv = parse_resolv_conf(entry.get("resolv_conf"), f"netns {name}: resolv_conf")
             want.append(
                 Netns(
@@ -232,6 +239,17 @@ class NetnsEngine:
         data = as_dict(obj)
         data["sysctls"] = obj.sysctl_map
         return data
+
+
+def parse_hosts_tables(value: Any) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """hosts_tables: [{name, entries}] -> name -> parsed entries, each table parsed once for all namespaces."""
+    out: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
+    for index, table in enumerate(value or []):
+        name = table.get("name") if isinstance(table, dict) else None
+        if not isinstance(name, str) or not name or name in out:
+            raise ValidationError(f"hosts_tables[{index}].name: {name!r} is missing or listed more than once")
+        out[name] = parse_hosts_entries(table.get("entries") or [], f"hosts_tables[{index}].entries") or ()
+    return out
 
 
 def render_hosts(netns: str, entries: tuple[tuple[str, tuple[str, ...]], ...]) -> str:

@@ -64,6 +64,13 @@ options:
             type: list
             elements: str
             required: true
+      hosts_table:
+        description:
+          - The name of one of O(hosts_tables), whose entries follow O(config[].hosts) in the hosts file (their
+            names that O(config[].hosts) already holds left out). Many namespaces share one table, so that it
+            is sent once.
+        type: str
+        version_added: 0.2.0
       resolv_conf:
         description:
           - The namespace's C(/etc/netns/<name>/resolv.conf). What is left out (or null) is taken from the host,
@@ -89,6 +96,32 @@ options:
             description: Resolver options, for example C(ndots:2).
             type: list
             elements: str
+  hosts_tables:
+    description:
+      - Hosts file entries shared by many namespaces (O(config[].hosts_table)), by name.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: The table's name.
+        type: str
+        required: true
+      entries:
+        description: Its entries, in order, as O(config[].hosts).
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          address:
+            description: An IPv4 or IPv6 address.
+            type: str
+            required: true
+          names:
+            description: Its names.
+            type: list
+            elements: str
+            required: true
 extends_documentation_fragment:
   - netplumb.container.resource
   - netplumb.container.host_lock
@@ -123,6 +156,23 @@ EXAMPLES = r"""
           - address: 172.17.0.3
             names: [db, db.h1]
         resolv_conf: {}
+
+- name: Two namespaces whose hosts files share one table (sent once), each with its own name first
+  netplumb.container.netns:
+    hosts_tables:
+      - name: front
+        entries:
+          - address: 172.17.0.2
+            names: [web1]
+          - address: 172.17.0.3
+            names: [web2]
+    config:
+      - name: web1
+        hosts: [{address: 172.17.0.2, names: [web1]}]
+        hosts_table: front
+      - name: web2
+        hosts: [{address: 172.17.0.3, names: [web2]}]
+        hosts_table: front
 
 - name: Delete one namespace
   netplumb.container.netns:
@@ -178,6 +228,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.netplumb.container.plugins.module_utils._netns import NetnsEngine
 from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec, run_module
 
+HOSTS = {"address": {"type": "str", "required": True}, "names": {"type": "list", "elements": "str", "required": True}}
+
 
 def main() -> None:
     spec = resource_argument_spec(
@@ -185,14 +237,8 @@ def main() -> None:
             "name": {"type": "str", "required": True},
             "loopback_up": {"type": "bool", "default": True},
             "sysctls": {"type": "dict"},
-            "hosts": {
-                "type": "list",
-                "elements": "dict",
-                "options": {
-                    "address": {"type": "str", "required": True},
-                    "names": {"type": "list", "elements": "str", "required": True},
-                },
-            },
+            "hosts": {"type": "list", "elements": "dict", "options": HOSTS},
+            "hosts_table": {"type": "str"},
             "resolv_conf": {
                 "type": "dict",
                 "options": {
@@ -203,6 +249,13 @@ def main() -> None:
             },
         }
     )
+    spec["hosts_tables"] = {"type": "list", "elements": "dict", "options": {"name": {"type": "str", "required": True}}}
+    spec["hosts_tables"]["options"]["entries"] = {
+        "type": "list",
+        "elements": "dict",
+        "required": True,
+        "options": HOSTS,
+    }
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     run_module(module, NetnsEngine())
 

@@ -210,3 +210,32 @@ def test_bad_name_file_input_changes_nothing(cleanup_netns, etc_netns, entry, me
     with pytest.raises(ValidationError, match=message):
         run([{"name": f"{p}-a"}, {"name": f"{p}-b", **entry}])
     assert not {f"{p}-a", f"{p}-b"} & netns_names() and not etc_netns.exists()
+
+
+def test_a_shared_table_follows_each_namespaces_own_entries(cleanup_netns, etc_netns):
+    p = cleanup_netns
+    table = [
+        {"address": "172.17.0.2", "names": [f"{p}-a", f"{p}-a.h1"]},
+        {"address": "172.17.0.3", "names": [f"{p}-b", f"{p}-b.h1"]},
+        {"address": "fd00::3", "names": [f"{p}-b", f"{p}-b.h1"]},
+    ]
+    cfg = [
+        {"name": f"{p}-a", "hosts": table[:1], "hosts_table": "t0"},
+        {"name": f"{p}-b", "hosts": table[1:], "hosts_table": "t0"},
+    ]
+    params = {
+        "config": cfg,
+        "state": "merged",
+        "scope": None,
+        "force": False,
+        "hosts_tables": [{"name": "t0", "entries": table}],
+    }
+    with Netlink() as nl:
+        converge(NetnsEngine(), params, False, nl)
+    a = (etc_netns / f"{p}-a" / "hosts").read_text().splitlines()[7:]
+    b = (etc_netns / f"{p}-b" / "hosts").read_text().splitlines()[7:]
+    assert a == [f"172.17.0.2\t{p}-a {p}-a.h1", f"172.17.0.3\t{p}-b {p}-b.h1", f"fd00::3\t{p}-b {p}-b.h1"]
+    assert b == [f"172.17.0.3\t{p}-b {p}-b.h1", f"fd00::3\t{p}-b {p}-b.h1", f"172.17.0.2\t{p}-a {p}-a.h1"]
+    params["config"] = [{"name": f"{p}-a", "hosts_table": "t9"}]
+    with pytest.raises(ValidationError, match="hosts_table 't9' is not one of hosts_tables"), Netlink() as nl:
+        converge(NetnsEngine(), params, False, nl)

@@ -21,7 +21,7 @@ def ep(name, *nets, mode="bridge"):
 
 
 def lines(entries):
-    return [f"{e['address']} {' '.join(e['names'])}" for e in entries]
+    return [f"{address} {' '.join(names)}" for address, names in entries]
 
 
 # h1 and h2 each have a slice of the fleet network "fleet" and a local network "back" of the same name.
@@ -94,11 +94,28 @@ def test_netns_config_adds_the_files_only_when_names_are_on():
         "resolv_conf": {"nameservers": ["192.0.2.53"], "search": None, "options": None},
         "fleet_networks": ["fleet"],
     }
-    netns = [{"name": "web", "sysctls": {"net.ipv4.ip_forward": "1"}}]
-    cfg = netns_config(netns, H1, BY_HOST, "h1", settings)
-    assert cfg[0]["sysctls"] == {"net.ipv4.ip_forward": "1"} and cfg[0]["resolv_conf"]["nameservers"] == ["192.0.2.53"]
-    assert cfg[0]["hosts"][0] == {"address": "10.244.1.2", "names": ["web", "web.h1"]}
-    assert netns_config(netns, H1, BY_HOST, "h1", parse_names_settings("no", [], [], [], [])) == netns
+    netns = [{"name": "web", "sysctls": {"net.ipv4.ip_forward": "1"}}, {"name": "api"}, {"name": "db"}]
+    out = netns_config(netns, H1, BY_HOST, "h1", settings)
+    web, api, db = out["config"]
+    assert web["sysctls"] == {"net.ipv4.ip_forward": "1"} and web["resolv_conf"]["nameservers"] == ["192.0.2.53"]
+    assert web["hosts"] == [{"address": "10.244.1.2", "names": ["web", "web.h1"]}]
+    # One table per list of networks, sent once: web (fleet, back), api (fleet), db (back).
+    assert len({web["hosts_table"], api["hosts_table"], db["hosts_table"]}) == 3
+    assert sorted(t["name"] for t in out["hosts_tables"]) == sorted(
+        [web["hosts_table"], api["hosts_table"], db["hosts_table"]]
+    )
+    off = netns_config(netns, H1, BY_HOST, "h1", parse_names_settings("no", [], [], [], []))
+    assert off == {"config": netns, "hosts_tables": []}
+
+
+def test_a_table_of_250_containers_is_built_once():
+    allocs = {"h1": {"net": {f"c{i}": alloc(f"172.17.{i // 250}.{i % 250 + 2}") for i in range(250)}}}
+    eps = [ep(f"c{i}", "net") for i in range(250)]
+    out = netns_config(
+        [{"name": f"c{i}"} for i in range(250)], eps, allocs, "h1", parse_names_settings(1, [], [], [], [])
+    )
+    assert len(out["hosts_tables"]) == 1 and len(out["hosts_tables"][0]["entries"]) == 250
+    assert all(len(c["hosts"]) == 1 for c in out["config"])
 
 
 @pytest.mark.parametrize(
