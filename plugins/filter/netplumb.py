@@ -18,6 +18,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._endpoints impo
 )
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._ipam import POOLS_VAR, parse_default_pools
+from ansible_collections.netplumb.container.plugins.module_utils._names import netns_config, parse_names_settings
 from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
 from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_bool
 from ansible_collections.netplumb.container.plugins.module_utils._verify import (
@@ -123,6 +124,32 @@ def endpoint_leftovers(ipam: dict[str, Any], listed: list[str]) -> dict[str, Any
     return leftovers(ipam.get("removed") or [], ipam.get("released") or {}, listed)
 
 
+def endpoint_names_check(
+    enabled: Any, dns: Any = None, search: Any = None, options: Any = None, fleet_networks: Any = None
+) -> dict[str, Any]:
+    """The pre-flight of the names variables: {"enabled", "resolv_conf", "fleet_networks"} or {"error"}."""
+    try:
+        return parse_names_settings(enabled, dns, search, options, fleet_networks)
+    except ValidationError as exc:
+        return {"error": exc.msg}
+
+
+def endpoint_netns(
+    hostvars: Any, play_hosts: list[str], host: str, plan: dict[str, Any], settings: dict[str, Any]
+) -> dict[str, Any]:
+    """netns ``config`` and ``hosts_tables``: the plan's namespaces with their hosts file and resolv.conf, from
+    the allocations every play host's ipam task returned (its registered ``__endpoints_ipam``; a host without
+    one has no containers)."""
+    by_host = {}
+    for name in play_hosts:
+        result = hostvars[name].get("__endpoints_ipam") or {}
+        by_host[name] = dict(result.get("allocations") or {})
+    try:
+        return netns_config(plan["netns"], plan["ipam"]["endpoints"], by_host, host, settings)
+    except ValidationError as exc:
+        raise AnsibleFilterError(exc.msg) from None
+
+
 def bridge_networks(
     networks: list[dict[str, Any]], var: str = "bridge_network_networks", assigned: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
@@ -194,6 +221,8 @@ class FilterModule:
             "endpoint_links": endpoint_links,
             "endpoint_ports": endpoint_ports,
             "endpoint_leftovers": endpoint_leftovers,
+            "endpoint_names_check": endpoint_names_check,
+            "endpoint_netns": endpoint_netns,
             "keyed": keyed,
             "verify_checks": verify_checks,
             "verify_published": verify_published,

@@ -29,6 +29,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._netlink import
     NetlinkError,
     list_netns,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._netns import FOREIGN, LOCALHOST_LINES, read_name_file
 from ansible_collections.netplumb.container.plugins.module_utils._route import (
     RTPROT_NETPLUMB,
     route_from_msg,
@@ -203,6 +204,7 @@ def _namespaces(
                 "owned": owned,
                 "links": [_link(x, view.by_index) for x in sorted(view.by_name.values(), key=lambda x: x.index)],
                 "routes": routes,
+                "names": hosts_file_names(name),
             }
         except (NetplumbError, OSError, NetlinkError) as exc:
             errors.append(f"netns {name}: cannot read: {getattr(exc, 'msg', None) or exc}")
@@ -342,6 +344,21 @@ def read_firewall(nat: dict[str, Any] | None, errors: list[str]) -> dict[str, An
 # ---------------------------------------------------------------- assembling (pure)
 
 
+def hosts_file_names(netns: str) -> list[dict[str, Any]] | None:
+    """The names a container resolves from the hosts file the collection wrote for it (after the localhost
+    lines); None when it has no such file (none, or someone else's)."""
+    text = read_name_file(netns, "hosts")
+    if text is None or text == FOREIGN:
+        return None
+    fixed = {address for address, _names in LOCALHOST_LINES}
+    out = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and not words[0].startswith("#") and words[0] not in fixed:
+            out.append({"address": words[0], "names": words[1:]})
+    return out
+
+
 def assemble(snap: dict[str, Any]) -> dict[str, Any]:
     """The documented result from a snapshot. Pure."""
     host_links = {x["name"]: x for x in snap["host_links"]}
@@ -398,6 +415,7 @@ def assemble(snap: dict[str, Any]) -> dict[str, Any]:
                 "ipam": records,
                 "registered": registry is not None and name in registry["endpoints"],
                 "definition": (registry or {}).get("definitions", {}).get(name),
+                "names": ns.get("names"),
             }
         )
     recorded_ns = {rec["netns"] for data in ipam.values() for rec in data["endpoints"].values()}
@@ -415,6 +433,7 @@ def assemble(snap: dict[str, Any]) -> dict[str, Any]:
                     "ipam": [],
                     "registered": True,
                     "definition": registry["definitions"].get(name),
+                    "names": None,
                 }
             )
     for network in networks:

@@ -716,7 +716,25 @@ def definition_path(state_dir: str, definition: str) -> str:
     return os.path.join(state_dir, "definitions", definition + ".json")
 
 
-def run_definition(params: dict[str, Any], check_mode: bool, live: LiveReader | None = None) -> dict[str, Any]:
+def foreign_namespaces(names: list[str]) -> list[str]:
+    """Which of these namespaces exist but were not made by this collection (no mark on their lo)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
+    from ansible_collections.netplumb.container.plugins.module_utils._netlink import netns_exists
+    from ansible_collections.netplumb.container.plugins.module_utils._rtnl import RtnlReader
+
+    existing = [n for n in names if netns_exists(n)]
+    if not existing:
+        return []
+    with RtnlReader() as reader:
+        return [n for n in existing if not any(k["index"] == 1 and k["alias"] == OWNER_MARK for k in reader.links(n))]
+
+
+def run_definition(
+    params: dict[str, Any],
+    check_mode: bool,
+    live: LiveReader | None = None,
+    foreign: Callable[[list[str]], list[str]] | None = None,
+) -> dict[str, Any]:
     """Many networks, one definition's endpoints, one call: allocate, purge (overridden) or release (deleted).
 
     The definition's record (its endpoints and their modes) lives beside the stores; each store records which
@@ -747,6 +765,21 @@ def run_definition(params: dict[str, Any], check_mode: bool, live: LiveReader | 
     }
 
     def_store = JsonStore(definition_path(state_dir, definition), DEFINITION_FORMAT, "endpoint definition record")
+    if params.get("foreign_netns") == "refuse" and state != "deleted":
+        # Before any lock (a lock file is a change): only endpoints new to the definition, which made the others.
+        known = load_definition(def_store.read(), def_store, definition)
+        news = [
+            (dict(m.joins[0][1]).get("netns") if m.joins else m.name)
+            for m in members
+            if m.mode in ("bridge", "none") and m.name not in known
+        ]
+        taken = (foreign or foreign_namespaces)(sorted(set(news)))
+        if taken:
+            raise ConflictError(
+                f"namespace {', '.join(taken)} exists but was not made by netplumb.container (ip netns add, "
+                "Docker, another tool); refusing to hand out addresses for it (force takes it over). "
+                "Nothing was changed"
+            )
     with contextlib.ExitStack() as locks:
         locks.enter_context(def_store.locked(write=not check_mode))
         recorded = load_definition(def_store.read(), def_store, definition)
@@ -1294,6 +1327,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "definition": {"type": "str", "default": DEFAULT_DEFINITION},
     "remove_stores": {"type": "bool", "default": False},
     "reconcile": {"type": "bool", "default": False},
+    "foreign_netns": {"type": "str", "choices": ["allow", "refuse"], "default": "allow"},
     "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
     "subnets": {
         "type": "dict",

@@ -255,3 +255,81 @@ def check_command_line(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip() or not value.isprintable():
         raise ValidationError(f"{what}: {value!r} is not a non-empty command on one printable line")
     return value.strip()
+
+
+HOSTNAME_MAX = 253
+# A word of a hosts file or resolv.conf: what getent and the resolver read as one token (no blank, no
+# comment sign), bounded like a DNS name; letters, digits and _.+- (container names may hold them all).
+_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$")
+_RESOLV_OPTION_RE = re.compile(r"^[A-Za-z0-9_.:+-]+$")
+
+
+def check_hostname(name: Any, what: str = "host name") -> str:
+    """A name in a hosts file or a search domain: 1-253 letters, digits and _.+-, not '.' or '-' first."""
+    if not isinstance(name, str) or not _HOSTNAME_RE.match(name) or len(name) > HOSTNAME_MAX or ".." in name:
+        raise ValidationError(
+            f"{what} {name!r} is not allowed: 1-{HOSTNAME_MAX} letters, digits or _.+- characters, "
+            "not '.' or '-' first, no empty label"
+        )
+    return name
+
+
+def _text_list(value: Any, what: str) -> list[Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValidationError(f"{what}: {value!r} is not a list")
+    return value
+
+
+def parse_hosts_entries(value: Any, what: str = "hosts") -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+    """Entries of a hosts file: [{address, names}] -> ((address, (name, ...)), ...); None stays None."""
+    entries = _text_list(value, what)
+    if entries is None:
+        return None
+    out = []
+    for index, entry in enumerate(entries):
+        where = f"{what}[{index}]"
+        if not isinstance(entry, dict):
+            raise ValidationError(f"{where}: {entry!r} is not a dict with address and names")
+        address = str(parse_ip(entry.get("address"), f"{where}.address"))
+        names = _text_list(entry.get("names"), f"{where}.names")
+        if not names:
+            raise ValidationError(f"{where}.names: {address} needs at least one name")
+        out.append((address, tuple(check_hostname(n, f"{where}.names") for n in names)))
+    return tuple(out)
+
+
+def parse_resolv_conf(value: Any, what: str = "resolv_conf") -> dict[str, tuple[str, ...] | None] | None:
+    """{nameservers, search, options} of a resolv.conf; a missing or null key means "as the host's"."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what}: {value!r} is not a dict with nameservers, search and options")
+    unknown = sorted(set(value) - {"nameservers", "search", "options"})
+    if unknown:
+        raise ValidationError(f"{what}: unknown key {unknown[0]!r} (use nameservers, search, options)")
+    return {
+        "nameservers": parse_nameservers(value.get("nameservers"), f"{what}.nameservers"),
+        "search": parse_search_domains(value.get("search"), f"{what}.search"),
+        "options": parse_resolv_options(value.get("options"), f"{what}.options"),
+    }
+
+
+def parse_nameservers(value: Any, what: str) -> tuple[str, ...] | None:
+    """Nameserver addresses (a list); None stays None (the host's)."""
+    servers = _text_list(value, what)
+    return None if servers is None else tuple(str(parse_ip(s, what)) for s in servers)
+
+
+def parse_search_domains(value: Any, what: str) -> tuple[str, ...] | None:
+    domains = _text_list(value, what)
+    return None if domains is None else tuple(check_hostname(d, f"{what}: search domain") for d in domains)
+
+
+def parse_resolv_options(value: Any, what: str) -> tuple[str, ...] | None:
+    options = _text_list(value, what)
+    for option in options or []:
+        if not isinstance(option, str) or not _RESOLV_OPTION_RE.match(option):
+            raise ValidationError(f"{what}: {option!r} is not a resolver option such as ndots:2")
+    return None if options is None else tuple(options)

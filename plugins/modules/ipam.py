@@ -123,6 +123,16 @@ options:
         The result's RV(reconciled) names them.
     type: bool
     default: false
+  foreign_netns:
+    description:
+      - Definition mode. V(refuse) fails, before anything is written, when an endpoint new to the definition
+        (mode V(bridge) or V(none)) has a namespace that exists but was not made by this collection (one made by
+        C(ip netns add), Docker or another tool), naming it; so that a run that creates the namespaces after
+        handing out the addresses (the endpoints role) hands out none for a namespace it will refuse.
+    type: str
+    choices: [allow, refuse]
+    default: allow
+    version_added: 0.2.0
   state_dir:
     description:
       - Directory of the stores on the managed host. Not created in check mode.

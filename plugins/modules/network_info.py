@@ -144,6 +144,13 @@ endpoints:
     mode: {description: "V(bridge), V(none), V(host) or V(container)", type: str}
     registered: {description: "An endpoint definition record (the C(endpoints) role's) lists it.", type: bool}
     definition: {description: The definition that made it (null when none records it)., type: str}
+    names:
+      description:
+        - The names it resolves from the hosts file the collection wrote for it (C(/etc/netns/<netns>/hosts)),
+          after the localhost lines - address and names. Null when it has no such file.
+      type: list
+      elements: dict
+      version_added: 0.2.0
     links:
       description: Its interfaces except lo - name, kind, mac, mtu, up, addresses, owned, host_veth, bridge, network.
       type: list
@@ -168,6 +175,7 @@ endpoints:
            owned: true, host_veth: vnp3e1c0f2a9b, bridge: docker0, network: docker0}
       routes: [{dst: 0.0.0.0/0, via: 172.17.0.1, dev: eth0, protocol: 3}]
       ipam: [{network: docker0, endpoint: web, addresses: [172.17.0.2]}]
+      names: [{address: 172.17.0.2, names: [web, web.h1]}, {address: 10.244.1.2, names: [api, api.h2]}]
 ipam:
   description: The IPAM stores - network, store, pools, allocations (endpoint, netns, addresses).
   returned: always

@@ -134,3 +134,108 @@ def test_create_in_a_fresh_session_keeps_reading_the_host(cleanup_netns):
         inside = {link["name"] for link in nl.reader.links(f"{p}-a")}
     assert inside == {"lo"} and names != inside
     assert "UP" in ip("-n", f"{p}-a", "-br", "link", "show", "lo")
+
+
+@pytest.fixture
+def etc_netns(tmp_path, monkeypatch):
+    """The name files of this test's namespaces go to a directory of its own, not the machine's /etc/netns."""
+    from ansible_collections.netplumb.container.plugins.module_utils import _netns
+
+    monkeypatch.setattr(_netns, "ETC_NETNS", str(tmp_path / "netns"))
+    monkeypatch.setattr(_netns, "HOST_RESOLV", (str(tmp_path / "resolv.conf"), str(tmp_path / "upstream.conf")))
+    (tmp_path / "resolv.conf").write_text("nameserver 127.0.0.53\nsearch lab.example\noptions edns0\n")
+    (tmp_path / "upstream.conf").write_text("nameserver 192.0.2.53\nnameserver 127.0.0.1\n")
+    return tmp_path / "netns"
+
+
+def test_name_files_written_kept_and_removed_with_the_namespace(cleanup_netns, etc_netns):
+    p = cleanup_netns
+    hosts = [{"address": "172.17.0.2", "names": [f"{p}-a"]}, {"address": "10.244.1.2", "names": ["api", "api.h2"]}]
+    cfg = [{"name": f"{p}-a", "hosts": hosts, "resolv_conf": {}}]
+
+    check = run(cfg, check=True)
+    assert check["changed"] and not etc_netns.exists(), "check mode writes nothing"
+    applied = run(cfg)
+    summary = applied["actions"][0]["summary"]
+    assert f"{etc_netns}/{p}-a/hosts (9 lines)" in summary, summary
+    text = (etc_netns / f"{p}-a" / "hosts").read_text()
+    assert text.splitlines()[1:3] == ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    assert text.splitlines()[-1] == "10.244.1.2\tapi api.h2"
+    resolv = (etc_netns / f"{p}-a" / "resolv.conf").read_text().splitlines()
+    # Loopback-only host resolver: systemd-resolved's upstream file, without its loopback entry.
+    assert resolv[1:] == ["nameserver 192.0.2.53", "search lab.example"], resolv
+
+    assert run(cfg, check=True)["changed"] is False
+    mtime = (etc_netns / f"{p}-a" / "hosts").stat().st_mtime_ns
+    assert run(cfg)["changed"] is False
+    assert (etc_netns / f"{p}-a" / "hosts").stat().st_mtime_ns == mtime, "an unchanged file is not rewritten"
+
+    cfg[0]["hosts"] = hosts[:1]
+    changed = run(cfg)
+    assert changed["changed"] and "api" not in (etc_netns / f"{p}-a" / "hosts").read_text()
+    assert "api.h2" in changed["diff"]["before"][f"{p}-a"]["hosts"]
+
+    run([{"name": f"{p}-a"}], state="deleted")
+    assert not (etc_netns / f"{p}-a").exists(), "the files and their directory go with the namespace"
+
+
+def test_a_foreign_hosts_file_is_left_and_named(cleanup_netns, etc_netns):
+    p = cleanup_netns
+    (etc_netns / f"{p}-f").mkdir(parents=True)
+    (etc_netns / f"{p}-f" / "hosts").write_text("10.0.0.1 mine\n")
+    cfg = [{"name": f"{p}-f", "hosts": [{"address": "172.17.0.2", "names": ["x"]}], "resolv_conf": {}}]
+    result = run(cfg)
+    assert (etc_netns / f"{p}-f" / "hosts").read_text() == "10.0.0.1 mine\n"
+    assert any(f"{p}-f/hosts was not written by netplumb.container" in w for w in result["warnings"])
+    assert (etc_netns / f"{p}-f" / "resolv.conf").read_text().startswith("# Written by netplumb.container")
+    assert run(cfg)["changed"] is False
+    run([{"name": f"{p}-f"}], state="deleted")
+    assert (etc_netns / f"{p}-f" / "hosts").read_text() == "10.0.0.1 mine\n", "someone else's file stays"
+    assert not (etc_netns / f"{p}-f" / "resolv.conf").exists()
+
+
+@pytest.mark.parametrize(
+    "entry,message",
+    [
+        ({"hosts": [{"address": "300.1.1.1", "names": ["x"]}]}, "hosts\\[0\\].address"),
+        ({"hosts": [{"address": "10.0.0.1", "names": ["bad name"]}]}, "'bad name' is not allowed"),
+        ({"hosts": [{"address": "10.0.0.1", "names": []}]}, "needs at least one name"),
+        ({"resolv_conf": {"nameservers": ["dns.example"]}}, "resolv_conf.nameservers"),
+        ({"resolv_conf": {"options": ["nd ots"]}}, "resolver option"),
+        ({"loopback_up": "maybe"}, "loopback_up"),
+    ],
+)
+def test_bad_name_file_input_changes_nothing(cleanup_netns, etc_netns, entry, message):
+    p = cleanup_netns
+    with pytest.raises(ValidationError, match=message):
+        run([{"name": f"{p}-a"}, {"name": f"{p}-b", **entry}])
+    assert not {f"{p}-a", f"{p}-b"} & netns_names() and not etc_netns.exists()
+
+
+def test_a_shared_table_follows_each_namespaces_own_entries(cleanup_netns, etc_netns):
+    p = cleanup_netns
+    table = [
+        {"address": "172.17.0.2", "names": [f"{p}-a", f"{p}-a.h1"]},
+        {"address": "172.17.0.3", "names": [f"{p}-b", f"{p}-b.h1"]},
+        {"address": "fd00::3", "names": [f"{p}-b", f"{p}-b.h1"]},
+    ]
+    cfg = [
+        {"name": f"{p}-a", "hosts": table[:1], "hosts_table": "t0"},
+        {"name": f"{p}-b", "hosts": table[1:], "hosts_table": "t0"},
+    ]
+    params = {
+        "config": cfg,
+        "state": "merged",
+        "scope": None,
+        "force": False,
+        "hosts_tables": [{"name": "t0", "entries": table}],
+    }
+    with Netlink() as nl:
+        converge(NetnsEngine(), params, False, nl)
+    a = (etc_netns / f"{p}-a" / "hosts").read_text().splitlines()[7:]
+    b = (etc_netns / f"{p}-b" / "hosts").read_text().splitlines()[7:]
+    assert a == [f"172.17.0.2\t{p}-a {p}-a.h1", f"172.17.0.3\t{p}-b {p}-b.h1", f"fd00::3\t{p}-b {p}-b.h1"]
+    assert b == [f"172.17.0.3\t{p}-b {p}-b.h1", f"fd00::3\t{p}-b {p}-b.h1", f"172.17.0.2\t{p}-a {p}-a.h1"]
+    params["config"] = [{"name": f"{p}-a", "hosts_table": "t9"}]
+    with pytest.raises(ValidationError, match="hosts_table 't9' is not one of hosts_tables"), Netlink() as nl:
+        converge(NetnsEngine(), params, False, nl)

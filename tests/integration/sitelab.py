@@ -25,6 +25,7 @@ SNAPSHOT = {
     "iptables": "iptables-save | grep -v '^#'",
     "ip6tables": "ip6tables-save | grep -v '^#'",
     "state_dir": "find /var/lib/netplumb 2>/dev/null | sort",
+    "etc_netns": "find /etc/netns -mindepth 1 2>/dev/null | sort",  # the containers' hosts files
 }
 # iptables-nft leaves the built-in tables and chains it touched behind, empty (as with Docker); they
 # hold nothing, and a legacy iptables always shows them. Rules and any other chain or table still count.

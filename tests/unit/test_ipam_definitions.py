@@ -152,3 +152,23 @@ def test_bad_input_changes_nothing(run, kw, message):
     with pytest.raises(ValidationError, match=message):
         run(**params)
     assert not any(run.dir.iterdir()) if run.dir.exists() else True
+
+
+def test_foreign_netns_refuse_hands_out_nothing_for_a_namespace_made_by_someone_else(run, monkeypatch):
+    asked = []
+
+    def foreign(names):
+        asked.append(names)
+        return [n for n in names if n == "handmade"]
+
+    monkeypatch.setattr(_ipam, "foreign_namespaces", foreign)
+    with pytest.raises(ConflictError, match="namespace handmade exists but was not made by netplumb"):
+        run([ep("ok", "front"), ep("handmade", "front"), ep("bare", mode="none")], foreign_netns="refuse")
+    assert asked == [["bare", "handmade", "ok"]]
+    assert not os.listdir(run.dir), "no store, no record: nothing was written"
+
+    # allow (the default) records it; refuse then asks only about endpoints new to the definition.
+    run([ep("ok", "front"), ep("handmade", "front")])
+    asked.clear()
+    run([ep("ok", "front"), ep("handmade", "front"), ep("new", "back")], foreign_netns="refuse")
+    assert asked == [["new"]]
