@@ -8,7 +8,11 @@ importing pyroute2 (about 0.25 s per task).
 
 from __future__ import annotations
 
+import json
+import math
+import sys
 import traceback
+from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -18,6 +22,47 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
     NetplumbError,
     UnexpectedError,
 )
+
+
+def new_module(**kwargs: Any) -> AnsibleModule:
+    """``AnsibleModule(**kwargs)``, failing like any other bad option where ansible-core's own checks raise.
+
+    ansible-core's int check lets ``OverflowError`` out for an infinite number (``mtu: .inf``, ``"Infinity"``):
+    without this the user would see a bare traceback.
+    """
+    try:
+        return AnsibleModule(**kwargs)
+    except (OverflowError, ValueError) as exc:
+        bad = ", ".join(_non_finite(_raw_params())) or "an option"
+        print(
+            json.dumps(
+                {"failed": True, "msg": f"{bad}: not a finite number ({exc})", "exception": traceback.format_exc()}
+            )
+        )
+        sys.exit(1)
+
+
+def _raw_params() -> dict[str, Any]:
+    """The arguments as Ansible handed them over (read again: AnsibleModule kept them in basic._ANSIBLE_ARGS)."""
+    from ansible.module_utils.basic import _load_params
+
+    return _load_params()
+
+
+def _non_finite(value: Any, path: str = "") -> list[str]:
+    """The option paths (a.b[0].c) whose value is an infinite or not-a-number number or numeric string."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _non_finite(item, f"{path}.{key}" if path else str(key))]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in _non_finite(item, f"{path}[{index}]")]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [path]
+    if isinstance(value, str):
+        try:
+            return [] if Decimal(value.strip()).is_finite() else [path]
+        except InvalidOperation:
+            return []
+    return []
 
 
 def exit_with(module: AnsibleModule, cycle: Callable[[], dict[str, Any]], what: str = "") -> None:

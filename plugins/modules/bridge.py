@@ -152,9 +152,9 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine
+from ansible_collections.netplumb.container.plugins.module_utils._exit import new_module
 from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec, run_module
 
 
@@ -172,7 +172,7 @@ def main() -> None:
             "up": {"type": "bool", "default": True},
         }
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = new_module(argument_spec=spec, supports_check_mode=True)
     run_module(module, BridgeEngine())
 
 

@@ -95,10 +95,9 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netplumb.container.plugins.module_utils._docker import DEFAULT_PATH, DEFAULT_RECORD, run
-from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
+from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with, new_module
 
 
 def main() -> None:
@@ -108,7 +107,7 @@ def main() -> None:
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         "record_path": {"type": "path", "default": DEFAULT_RECORD},
     }
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = new_module(argument_spec=spec, supports_check_mode=True)
     exit_with(module, lambda: run(module.params, module.check_mode), "docker daemon config")
 
 

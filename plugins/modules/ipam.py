@@ -483,14 +483,13 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
+from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with, new_module
 from ansible_collections.netplumb.container.plugins.module_utils._ipam import MODULE_KWARGS, run_ipam
 
 
 def main() -> None:
-    module = AnsibleModule(**MODULE_KWARGS)
+    module = new_module(**MODULE_KWARGS)
     exit_with(module, lambda: run_ipam(module.params, module.check_mode))
 
 

@@ -345,9 +345,8 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
+from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with, new_module
 from ansible_collections.netplumb.container.plugins.module_utils._firewall.engine import run
 from ansible_collections.netplumb.container.plugins.module_utils._hostlock import DEFAULT_LOCK_TIMEOUT, host_lock
 from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec
@@ -385,7 +384,7 @@ def main() -> None:
     spec["backend"] = {"type": "str", "choices": ["auto", "nftables", "iptables"], "default": "auto"}
     spec["record_path"] = {"type": "path", "default": "/var/lib/netplumb/nat.json"}
     spec["endpoints"] = {"type": "list", "elements": "str"}
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = new_module(argument_spec=spec, supports_check_mode=True)
 
     def cycle() -> dict:
         # The host lock (every module's), then the record lock inside run() for the nat cycle itself.

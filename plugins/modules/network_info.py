@@ -279,15 +279,14 @@ summary:
   sample: {networks: 2, endpoints: 5, published: 3, peers: 3, drift: 0}
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
+from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with, new_module
 from ansible_collections.netplumb.container.plugins.module_utils._info import ARGUMENT_SPEC, gather
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = new_module(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
     def cycle() -> dict:
         with Netlink() as nl:

@@ -116,9 +116,8 @@ stopped_listeners:
   sample: 2
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with
+from ansible_collections.netplumb.container.plugins.module_utils._exit import exit_with, new_module
 from ansible_collections.netplumb.container.plugins.module_utils._probe import run_probe
 
 
@@ -136,7 +135,7 @@ def main() -> None:
         "port": {"type": "int", "required": True},
         "seconds": {"type": "int", "default": 60},
     }
-    module = AnsibleModule(
+    module = new_module(
         argument_spec={
             "checks": {"type": "list", "elements": "dict", "options": check_spec, "default": []},
             "listen": {"type": "list", "elements": "dict", "options": listen_spec, "default": []},

@@ -203,8 +203,8 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netplumb.container.plugins.module_utils._exit import new_module
 from ansible_collections.netplumb.container.plugins.module_utils._route import RouteEngine
 from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec, run_module
 
@@ -225,7 +225,7 @@ def main() -> None:
         },
         scope_options={"netns": {"type": "str"}, "table": {"type": "raw"}},
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = new_module(argument_spec=spec, supports_check_mode=True)
     run_module(module, RouteEngine())
 
 

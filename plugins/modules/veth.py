@@ -189,8 +189,8 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netplumb.container.plugins.module_utils._exit import new_module
 from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec, run_module
 from ansible_collections.netplumb.container.plugins.module_utils._veth import VethEngine
 
@@ -216,7 +216,7 @@ def main() -> None:
             "peer": {"type": "dict", "options": peer},
         }
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = new_module(argument_spec=spec, supports_check_mode=True)
     run_module(module, VethEngine())
 
 

@@ -257,8 +257,8 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netplumb.container.plugins.module_utils._exit import new_module
 from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec, run_module
 from ansible_collections.netplumb.container.plugins.module_utils._vxlan import VxlanEngine
 
@@ -284,7 +284,7 @@ def main() -> None:
             "peers": {"type": "list", "elements": "dict", "options": peer},
         }
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = new_module(argument_spec=spec, supports_check_mode=True)
     run_module(module, VxlanEngine())
 
 

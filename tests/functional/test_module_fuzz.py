@@ -44,7 +44,7 @@ class _Captured(Exception):
 
 
 def argument_spec(module_name: str) -> dict:
-    """The module's argument spec, as main() builds it (AnsibleModule replaced by a catcher)."""
+    """The module's argument spec, as main() builds it (new_module replaced by a catcher)."""
     module = importlib.import_module(f"ansible_collections.netplumb.container.plugins.modules.{module_name}")
     seen = {}
 
@@ -52,14 +52,14 @@ def argument_spec(module_name: str) -> dict:
         seen["spec"] = argument_spec
         raise _Captured
 
-    original = module.AnsibleModule
-    module.AnsibleModule = catcher
+    original = module.new_module
+    module.new_module = catcher
     try:
         module.main()
     except _Captured:
         pass
     finally:
-        module.AnsibleModule = original
+        module.new_module = original
     return seen["spec"]
 
 
@@ -189,8 +189,10 @@ def ansible_checked(module_name: str, raw: dict) -> dict | None:
     """The parameters as AnsibleModule hands them to main(); None when Ansible refuses them itself."""
     try:
         checked = ArgumentSpecValidator(argument_spec(module_name)).validate(raw)
-    except (TypeError, AttributeError):
-        return None  # ansible-core's own validator trips on some shapes (e.g. a bool for a dict with options)
+    except (TypeError, AttributeError, OverflowError):
+        # ansible-core's own validator trips on some shapes (a bool for a dict with options) and on infinite numbers
+        # for ints; the modules' new_module turns the latter into a failure (test_an_infinite_number_fails_cleanly)
+        return None
     return None if checked.error_messages else checked.validated_parameters
 
 
