@@ -5,8 +5,10 @@ Each variant runs the same variables on a lab host of its own (N containers over
 fourth one publishing a port), started by the lab launcher (root). The other revision is checked out
 in a throwaway worktree (/tmp/bench-<ref>-<pid>) and gets its own collection path, so both run in the
 same session on the same loaded machine; the order alternates between rounds and each figure is the
-best of the rounds. Module calls per host = tasks whose result on the host carries an ``invocation``
-(a module ran there; set_fact, fail and include_tasks do not).
+minimum (and maximum) of the rounds, in wall time and in CPU time of the whole process tree (controller,
+task workers and the modules on the host: less sensitive to the machine's load than wall time).
+Module calls per host = tasks whose result on the host carries an ``invocation`` (a module ran there;
+set_fact, fail and include_tasks do not).
 
     sudo python bench/bench_site.py -n 250 --rounds 2
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -66,7 +69,12 @@ def lab(command: str, name: str) -> dict:
     return json.loads(proc.stdout)
 
 
-def play(tree: Path, coll: Path, inventory: Path) -> tuple[float, int, dict]:
+def cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def play(tree: Path, coll: Path, inventory: Path) -> tuple[float, float, int, dict]:
     env = dict(os.environ)
     env.update(
         ANSIBLE_CONFIG=str(tree / "ansible.cfg"),
@@ -76,9 +84,9 @@ def play(tree: Path, coll: Path, inventory: Path) -> tuple[float, int, dict]:
         ANSIBLE_NOCOLOR="1",
     )
     argv = [str(BIN / "ansible-playbook"), str(tree / "playbooks" / "site.yml"), "-i", str(inventory)]
-    start = time.monotonic()
+    start, cpu = time.monotonic(), cpu_children()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tree, check=False)
-    seconds = time.monotonic() - start
+    seconds, cpu = time.monotonic() - start, cpu_children() - cpu
     if proc.returncode != 0:
         raise SystemExit(f"site.yml of {tree} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
     report = json.loads(proc.stdout)
@@ -90,7 +98,7 @@ def play(tree: Path, coll: Path, inventory: Path) -> tuple[float, int, dict]:
         if not result.get("skipped") and ("invocation" in result or "results" in result)
         for _ in (result.get("results") or [result])
     )
-    return seconds, calls, report["stats"]
+    return seconds, cpu, calls, report["stats"]
 
 
 def run_variant(label: str, tree: Path, coll: Path, values: dict) -> dict:
@@ -101,10 +109,17 @@ def run_variant(label: str, tree: Path, coll: Path, values: dict) -> dict:
         shutil.copy(state["inventory"], inv / Path(state["inventory"]).name)
         (inv / "group_vars").mkdir()
         (inv / "group_vars" / "lab_hosts.yml").write_text(json.dumps(values))
-        converge, calls, _stats = play(tree, coll, inv)
-        rerun, rerun_calls, stats = play(tree, coll, inv)
+        converge, converge_cpu, calls, _stats = play(tree, coll, inv)
+        rerun, rerun_cpu, rerun_calls, stats = play(tree, coll, inv)
         assert stats["h1"]["changed"] == 0, f"{label}: the rerun changed something: {stats}"
-        return {"converge": converge, "rerun": rerun, "calls": calls, "rerun_calls": rerun_calls}
+        return {
+            "converge": converge,
+            "rerun": rerun,
+            "converge_cpu": converge_cpu,
+            "rerun_cpu": rerun_cpu,
+            "calls": calls,
+            "rerun_calls": rerun_calls,
+        }
     finally:
         lab("down", name)
 
@@ -121,28 +136,31 @@ def main() -> int:
     (here / "ansible_collections" / "netplumb" / "container").symlink_to(REPO)
     variants = {args.ref: (tree, coll), "this branch": (REPO, here)}
     values = variables(args.n)
-    best: dict[str, dict] = {}
+    rounds: dict[str, list[dict]] = {label: [] for label in variants}
     try:
         for round_ in range(args.rounds):
             order = list(variants) if round_ % 2 == 0 else list(reversed(variants))
             for label in order:
                 figures = run_variant(label, *variants[label], values)
                 print(f"round {round_ + 1} {label}: {figures}", flush=True)
-                if label not in best:
-                    best[label] = figures
-                else:
-                    best[label] = {k: min(v, figures[k]) for k, v in best[label].items()}
+                rounds[label].append(figures)
     finally:
         subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False)
         shutil.rmtree(coll, ignore_errors=True)
         shutil.rmtree(here, ignore_errors=True)
-    base, mine = best[args.ref], best["this branch"]
-    print(f"\nN = {args.n}, best of {args.rounds} rounds")
-    print("| | " + args.ref + " | this branch | ratio |")
+    base, mine = rounds[args.ref], rounds["this branch"]
+    print(f"\nN = {args.n}, min (and max) of {args.rounds} rounds; load average now {os.getloadavg()}")
+    print("| | " + args.ref + " | this branch | ratio of the minima |")
     print("|---|---|---|---|")
-    print(f"| module calls per host (converge) | {base['calls']} | {mine['calls']} | |")
-    for key, what in (("converge", "converge, s"), ("rerun", "no-change rerun, s")):
-        print(f"| {what} | {base[key]:.1f} | {mine[key]:.1f} | x{mine[key] / base[key]:.2f} |")
+    print(f"| module calls per host (converge) | {base[0]['calls']} | {mine[0]['calls']} | |")
+    for key, what in (
+        ("converge", "converge, s"),
+        ("rerun", "no-change rerun, s"),
+        ("converge_cpu", "converge, CPU s (controller + host)"),
+        ("rerun_cpu", "no-change rerun, CPU s (controller + host)"),
+    ):
+        b, m = [r[key] for r in base], [r[key] for r in mine]
+        print(f"| {what} | {min(b):.1f} ({max(b):.1f}) | {min(m):.1f} ({max(m):.1f}) | x{min(m) / min(b):.2f} |")
     return 0
 
 

@@ -9,8 +9,9 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
-from ansible_collections.netplumb.container.plugins.module_utils._fleet import parse_vars, plan_fleet, preflight
-from ansible_collections.netplumb.container.plugins.module_utils._vxlan import vtep_mac
+
+# _fleet and _vxlan are imported by the filters that use them: Ansible loads every filter file of the
+# collection in each task's worker to find one filter, and compiles what they import (no bytecode cache).
 
 
 def _per_host(hostvars: Any, hosts: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
@@ -29,6 +30,8 @@ def _per_host(hostvars: Any, hosts: list[str]) -> tuple[dict[str, dict], dict[st
 
 def fleet_vars(raw: dict[str, Any], host: str) -> dict[str, Any]:
     """One host's fleet_* variables, checked (the role's first task, before anything runs on a host)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._fleet import parse_vars
+
     try:
         return parse_vars(dict(raw), host)
     except NetplumbError as exc:
@@ -37,6 +40,8 @@ def fleet_vars(raw: dict[str, Any], host: str) -> dict[str, Any]:
 
 def fleet_preflight(hostvars: Any, hosts: list[str], leases: dict[str, Any]) -> dict[str, Any]:
     """The leases of a check-mode ipam call against every host's routes: fails on a collision, else exclusions."""
+    from ansible_collections.netplumb.container.plugins.module_utils._fleet import preflight
+
     try:
         per_host, reads = _per_host(hostvars, list(hosts))
         return preflight(per_host, reads, dict(leases))
@@ -46,6 +51,9 @@ def fleet_preflight(hostvars: Any, hosts: list[str], leases: dict[str, Any]) -> 
 
 def fleet_plan(hostvars: Any, hosts: list[str], leases: dict[str, Any], leases6: Any = None) -> dict[str, Any]:
     """Every host's slice network, VXLAN device and routes, from the leases (ipam cluster results)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._fleet import plan_fleet
+    from ansible_collections.netplumb.container.plugins.module_utils._vxlan import vtep_mac
+
     try:
         per_host, reads = _per_host(hostvars, list(hosts))
         subnets6 = (leases6 or {}).get("subnets") if leases6 and not leases6.get("skipped") else None

@@ -23,6 +23,7 @@ import hashlib
 import ipaddress
 from typing import Any, Hashable
 
+from ansible_collections.netplumb.container.plugins.module_utils import _netlink
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     ConflictError,
     KernelError,
@@ -40,7 +41,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     read_view,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action
-from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink, NetlinkError
+from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
 from ansible_collections.netplumb.container.plugins.module_utils._validate import check_ifname, check_unique
 
@@ -277,7 +278,7 @@ class BridgeEngine:
         if action.op == "create":
             try:
                 ipr.link("add", ifname=action.name, kind="bridge", **link)
-            except NetlinkError as exc:
+            except _netlink.NetlinkError as exc:
                 raise _explain(exc, action) from None
             # The kernel ignores IFLA_IFALIAS on creation: set it (and the admin state) afterwards.
             ipr.link("set", ifname=action.name, ifalias=OWNER_MARK, state="up" if p.get("up", True) else "down")
@@ -289,7 +290,7 @@ class BridgeEngine:
                     link["kind"] = "bridge"
                 try:
                     ipr.link("set", ifname=action.name, **link)
-                except NetlinkError as exc:
+                except _netlink.NetlinkError as exc:
                     raise _explain(exc, action) from None
             if "up" in p:
                 ipr.link("set", ifname=action.name, state="up" if p["up"] else "down")
@@ -317,7 +318,7 @@ class BridgeEngine:
         }
 
 
-def _explain(exc: NetlinkError, action: Action) -> Exception:
+def _explain(exc: Exception, action: Action) -> Exception:
     """Kernels built without CONFIG_BRIDGE_VLAN_FILTERING answer EOPNOTSUPP: say so."""
     if exc.code == errno.EOPNOTSUPP and action.params.get("vlan_filtering"):
         return KernelError(

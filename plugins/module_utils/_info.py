@@ -21,12 +21,12 @@ import shutil
 import socket
 from typing import Any, Callable, Iterator
 
+from ansible_collections.netplumb.container.plugins.module_utils import _netlink
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
 from ansible_collections.netplumb.container.plugins.module_utils._links import LinkState, netns_owned, read_view
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
-    NetlinkError,
     list_netns,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._netns import FOREIGN, LOCALHOST_LINES, read_name_file
@@ -206,7 +206,7 @@ def _namespaces(
                 "routes": routes,
                 "names": hosts_file_names(name),
             }
-        except (NetplumbError, OSError, NetlinkError) as exc:
+        except (NetplumbError, OSError, _netlink.NetlinkError) as exc:
             errors.append(f"netns {name}: cannot read: {getattr(exc, 'msg', None) or exc}")
         finally:
             reader.forget(name)  # one open socket at a time, also with hundreds of namespaces

@@ -16,9 +16,9 @@ import errno
 import ipaddress
 from typing import Any
 
+from ansible_collections.netplumb.container.plugins.module_utils import _netlink
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK
-from ansible_collections.netplumb.container.plugins.module_utils._netlink import NetlinkError
 from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_ip, parse_mac
 
 IFA_F_NODAD = 0x02
@@ -134,7 +134,7 @@ def add_address(ipr, index: int, cidr: str, nodad: bool = False) -> None:
         kwargs["flags"] = IFA_F_NODAD
     try:
         ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen, **kwargs)
-    except NetlinkError as exc:
+    except _netlink.NetlinkError as exc:
         if exc.code != errno.EEXIST:
             raise
 
@@ -144,7 +144,7 @@ def del_address(ipr, index: int, cidr: str) -> None:
     iface = ipaddress.ip_interface(cidr)
     try:
         ipr.addr("del", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-    except NetlinkError as exc:
+    except _netlink.NetlinkError as exc:
         if exc.code not in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT):
             raise
 
@@ -153,7 +153,7 @@ def delete_link(ipr, name: str) -> bool:
     """Delete a link by name; False when it was already gone (ENODEV)."""
     try:
         ipr.link("del", ifname=name)
-    except NetlinkError as exc:
+    except _netlink.NetlinkError as exc:
         if exc.code in (errno.ENODEV, errno.ENOENT):
             return False
         raise

@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import importlib.util
 import os
 import re
 import traceback
-from typing import Iterator
+from typing import Any, Iterator
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     KernelError,
@@ -25,20 +26,9 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 )
 from ansible_collections.netplumb.container.plugins.module_utils._rtnl import RtnlReader
 
-PYROUTE2_MIN = (0, 7)
-try:
-    import pyroute2
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-except ImportError:
-    IPRoute = None
-    NetlinkError = OSError
-    PYROUTE2_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    PYROUTE2_IMPORT_ERROR = None
-
 NETNS_RUN_DIR = "/run/netns"
 _PER_DEVICE = re.compile(r"^(net\.ipv[46]\.(?:conf|neigh))\.([^.]+)\.(.+)$")
+_DIST_INFO = re.compile(r"^pyroute2-([0-9][^-]*?)(?:-py[0-9.]+)?\.(?:dist|egg)-info$")
 CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000
 MS_BIND = 0x1000
@@ -48,38 +38,98 @@ IFF_UP = 0x1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
-
+PYROUTE2_MIN = (0, 7)
 PYROUTE2_INSTALL = "install the package python3-pyroute2 (Debian, Ubuntu) or pyroute2 from PyPI"
 
 
+class _NotLoaded(Exception):
+    """Stands for pyroute2's NetlinkError until pyroute2 is loaded: nothing can raise that before."""
+
+
+# pyroute2 is loaded on the first pyroute2 socket, not on import: importing it costs ~0.25 s per module
+# run (more under load), and reads and the hot writes go through _rtnl's raw sockets. Catch
+# ``_netlink.NetlinkError`` by attribute, at the time of the exception, so that the real class is seen.
+pyroute2: Any = None
+IPRoute: Any = None
+NetlinkError: type[Exception] = _NotLoaded
+_LOAD_ERROR: list[str] = []
+
+
+def load_pyroute2() -> bool:
+    """Import pyroute2 once; False (the traceback kept for require_pyroute2) when it cannot be imported."""
+    global pyroute2, IPRoute, NetlinkError
+    if pyroute2 is not None:
+        return True
+    if _LOAD_ERROR:
+        return False
+    try:
+        import pyroute2 as module
+        from pyroute2 import IPRoute as ipr_class
+        from pyroute2.netlink.exceptions import NetlinkError as error_class
+    except ImportError:
+        _LOAD_ERROR.append(traceback.format_exc())
+        return False
+    pyroute2, IPRoute, NetlinkError = module, ipr_class, error_class
+    return True
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PYROUTE2_IMPORT_ERROR":  # the import's traceback, None when pyroute2 imports
+        return None if load_pyroute2() else _LOAD_ERROR[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def require_pyroute2() -> None:
-    """Raise MissingDependencyError unless pyroute2 >= 0.7 is importable."""
-    if PYROUTE2_IMPORT_ERROR is not None:
+    """Raise MissingDependencyError unless pyroute2 >= 0.7 is installed (importing it only if its version
+    is not written beside it)."""
+    try:
+        spec = importlib.util.find_spec("pyroute2")
+    except (ImportError, ValueError):
+        spec = None
+    found = _installed_version(spec.origin) if spec is not None and spec.origin else None
+    if spec is None or found is None:
+        if not load_pyroute2():
+            raise MissingDependencyError(
+                "the Python library pyroute2 (>= 0.7) is required on the managed host",
+                library="pyroute2 >= 0.7",
+                reason=_LOAD_ERROR[0],
+                hint=f"by netplumb.container; {PYROUTE2_INSTALL}",
+            )
+        found = pyroute2_version()
+    if found < PYROUTE2_MIN:
+        text = ".".join(map(str, found))
         raise MissingDependencyError(
-            "the Python library pyroute2 (>= 0.7) is required on the managed host",
-            library="pyroute2 >= 0.7",
-            reason=PYROUTE2_IMPORT_ERROR,
-            hint=f"by netplumb.container; {PYROUTE2_INSTALL}",
-        )
-    found = ".".join(map(str, pyroute2_version()))
-    if pyroute2_version() < PYROUTE2_MIN:
-        raise MissingDependencyError(
-            f"pyroute2 {found} is too old; netplumb.container needs pyroute2 >= 0.7",
+            f"pyroute2 {text} is too old; netplumb.container needs pyroute2 >= 0.7",
             library="pyroute2 >= 0.7",
             reason="version too old",
-            hint=f"by netplumb.container, found pyroute2 {found} which is too old; {PYROUTE2_INSTALL}",
+            hint=f"by netplumb.container, found pyroute2 {text} which is too old; {PYROUTE2_INSTALL}",
         )
+
+
+def _installed_version(origin: str) -> tuple[int, ...] | None:
+    """The version in the name of the dist-info (pip) or egg-info (Debian) beside the package; None if none."""
+    site = os.path.dirname(os.path.dirname(origin))
+    try:
+        names = os.listdir(site)
+    except OSError:
+        return None
+    found = [m.group(1) for m in map(_DIST_INFO.match, names) if m]
+    return _version_tuple(found[0]) if len(found) == 1 else None
 
 
 def pyroute2_version() -> tuple[int, ...]:
     raw = getattr(pyroute2, "__version__", None)
-    # Debian's python3-pyroute2 0.7.2 says __version__ = "unknown"; its package metadata knows.
+    # Debian's python3-pyroute2 0.7.2 says __version__ = "unknown": its package metadata knows.
     if not raw or not str(raw)[:1].isdigit():
         from importlib.metadata import version
 
         raw = version("pyroute2")
+    return _version_tuple(str(raw))
+
+
+def _version_tuple(raw: str) -> tuple[int, ...]:
     parts = []
-    for piece in str(raw).split(".")[:3]:
+    for piece in raw.split(".")[:3]:
         digits = "".join(ch for ch in piece if ch.isdigit())
         parts.append(int(digits or 0))
     return tuple(parts)
@@ -125,7 +175,7 @@ class Netlink:
     def __init__(self) -> None:
         require_pyroute2()
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        self._sockets: dict[str | None, IPRoute] = {}
+        self._sockets: dict[str | None, Any] = {}
         self._reader: RtnlReader | None = None
 
     def __enter__(self) -> Netlink:
@@ -152,9 +202,11 @@ class Netlink:
             self._reader = RtnlReader(home_fd=self._home)
         return self._reader
 
-    def ipr(self, netns: str | None = None) -> IPRoute:
-        """The netlink socket of a namespace; never creates the namespace."""
+    def ipr(self, netns: str | None = None) -> Any:
+        """The pyroute2 socket of a namespace; never creates the namespace."""
         if netns not in self._sockets:
+            if not load_pyroute2():
+                require_pyroute2()  # raises, with the import's traceback
             if netns is None:
                 self._sockets[None] = IPRoute()
             else:

@@ -18,11 +18,11 @@ import errno
 import ipaddress
 from typing import Any, Hashable
 
+from ansible_collections.netplumb.container.plugins.module_utils import _netlink
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._model import Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
-    NetlinkError,
     netns_exists,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Scope
@@ -314,7 +314,7 @@ def change_route(ipr, op: str, **spec: Any) -> None:
     """add, replace or del one route; deleting a route that is already gone is success (ESRCH/ENOENT)."""
     try:
         ipr.route(op, **spec)
-    except NetlinkError as exc:
+    except _netlink.NetlinkError as exc:
         if op != "del" or exc.code not in (errno.ESRCH, errno.ENOENT):
             raise
 

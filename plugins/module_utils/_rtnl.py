@@ -10,6 +10,10 @@ dumped through a plain socket opened inside the namespace (setns there and
 back, no fork). Messages are decoded here, only the attributes the engines
 compare: decoding every attribute with pyroute2 cost most of a no-change run.
 No pyroute2 import, so ipam can use ``live_owned_addresses`` cheaply.
+
+The few writes of the hot path (a new veth pair and its peer's first address and routes) are
+encoded here too: pyroute2 0.9 runs an asyncio round trip and a generic encoder per request,
+which was most of a converge's module time.
 """
 
 from __future__ import annotations
@@ -32,16 +36,20 @@ NETLINK_ROUTE = 0
 SOL_NETLINK = 270
 NETLINK_GET_STRICT_CHK = 12
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_GETLINK = 16, 18
-RTM_GETADDR = 22
-RTM_GETROUTE = 26
+RTM_NEWADDR, RTM_GETADDR = 20, 22
+RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 RTM_GETNSID = 90
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_EXT_MASK, IFLA_LINK_NETNSID, IFLA_TARGET_NETNSID = 18, 20, 29, 37, 46
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
+IFLA_NET_NS_FD, VETH_INFO_PEER, IFLA_BRPORT_MODE = 28, 1, 4
 IFA_ADDRESS, IFA_LOCAL, IFA_TARGET_NETNSID = 1, 2, 10
+IFA_F_NODAD = 0x02
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
+RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 4, 0, 1
 NETNSA_NSID, NETNSA_FD = 1, 3
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 IFF_UP = 0x1
@@ -330,6 +338,10 @@ class RtnlReader:
         sock = self.home if netns is None else self._socket_in(netns)
         sock.request(RTM_NEWLINK, NLM_F_ACK, body, _what(netns, "set link").replace("read ", ""))
 
+    def socket(self, netns: str | None) -> RtnlSocket:
+        """The plain socket of a namespace (the home one for None), for writes that have no target netnsid."""
+        return self.home if netns is None else self._socket_in(netns)
+
     def adopt_socket(self, netns: str) -> None:
         """Open the socket of ``netns`` now: the calling thread is inside it (just created)."""
         self._inside.setdefault(netns, RtnlSocket())
@@ -352,6 +364,110 @@ class RtnlReader:
             with _entered(netns, self._home):
                 self._inside[netns] = RtnlSocket()
         return self._inside[netns]
+
+
+def _nest(kind: int, *parts: bytes) -> bytes:
+    data = b"".join(parts)
+    return struct.pack("=HH", 4 + len(data), kind) + data
+
+
+def _attr_bytes(kind: int, data: bytes) -> bytes:
+    return struct.pack("=HH", 4 + len(data), kind) + data + b"\0" * (-len(data) % 4)
+
+
+def _mac(text: str) -> bytes:
+    return bytes(int(part, 16) for part in text.split(":"))
+
+
+def _write(sock: RtnlSocket, msg_type: int, flags: int, body: bytes) -> None:
+    """One request with an ACK; a refusal is a plain OSError (errno and its text), as pyroute2's was."""
+    try:
+        sock.request(msg_type, NLM_F_ACK | flags, body, "write")
+    except RtnlError as exc:
+        raise OSError(exc.code, os.strerror(exc.code)) from None
+
+
+def create_veth(
+    sock: RtnlSocket,
+    name: str,
+    peer: str,
+    peer_netns_fd: int,
+    peer_mac: str | None = None,
+    peer_mtu: int | None = None,
+    mtu: int | None = None,
+    master: int | None = None,
+) -> None:
+    """One RTM_NEWLINK: the pair, its host end up (in ``master``), the peer born in its namespace as ``peer``."""
+    peer_attrs = _attr_text(IFLA_IFNAME, peer) + _attr(IFLA_NET_NS_FD, "I", peer_netns_fd)
+    if peer_mac:
+        peer_attrs += _attr_bytes(IFLA_ADDRESS, _mac(peer_mac))
+    if peer_mtu:
+        peer_attrs += _attr(IFLA_MTU, "I", peer_mtu)
+    info = _nest(
+        IFLA_LINKINFO,
+        _attr_text(IFLA_INFO_KIND, "veth"),
+        _nest(IFLA_INFO_DATA, _nest(VETH_INFO_PEER, _ifinfo(0) + peer_attrs)),
+    )
+    body = _ifinfo(0, up=True) + _attr_text(IFLA_IFNAME, name)
+    if mtu:
+        body += _attr(IFLA_MTU, "I", mtu)
+    if master:
+        body += _attr(IFLA_MASTER, "I", master)
+    _write(sock, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body + info)
+
+
+def set_link(sock: RtnlSocket, index: int, name: str | None = None, up: bool | None = None, alias: str | None = None):
+    """Admin state and/or alias of a link, by index (or by name with index 0)."""
+    body = _ifinfo(index, up=up)
+    if name is not None:
+        body += _attr_text(IFLA_IFNAME, name)
+    if alias is not None:
+        body += _attr_text(IFLA_IFALIAS, alias)
+    _write(sock, RTM_NEWLINK, 0, body)
+
+
+def set_bridge_port_mode(sock: RtnlSocket, name: str, mode: int) -> None:
+    """The bridge port's mode (1: hairpin), through its slave data."""
+    info = _nest(
+        IFLA_LINKINFO,
+        _attr_text(IFLA_INFO_SLAVE_KIND, "bridge"),
+        _nest(IFLA_INFO_SLAVE_DATA, _attr_bytes(IFLA_BRPORT_MODE, bytes([mode]))),
+    )
+    _write(sock, RTM_NEWLINK, 0, _ifinfo(0) + _attr_text(IFLA_IFNAME, name) + info)
+
+
+def add_address(sock: RtnlSocket, index: int, cidr: str, nodad: bool = False) -> None:
+    """Add an address; one that is already there is success (EEXIST means done)."""
+    iface = ipaddress.ip_interface(cidr)
+    family = socket.AF_INET if iface.version == 4 else socket.AF_INET6
+    flags = IFA_F_NODAD if nodad and iface.version == 6 else 0
+    body = struct.pack("=BBBBI", family, iface.network.prefixlen, flags, 0, index)
+    if iface.version == 4:
+        body += _attr_bytes(IFA_LOCAL, iface.ip.packed)
+    body += _attr_bytes(IFA_ADDRESS, iface.ip.packed)
+    try:
+        _write(sock, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+
+
+def replace_route(sock: RtnlSocket, dst: str, gateway: str, oif: int, table: int = RT_TABLE_MAIN) -> None:
+    """Add or replace a unicast route via ``gateway`` out of ``oif`` (proto static, as pyroute2 sets it)."""
+    net = ipaddress.ip_network(dst)
+    family = socket.AF_INET if net.version == 4 else socket.AF_INET6
+    short_table = table if table < 256 else 252  # RT_TABLE_COMPAT: RTA_TABLE has the whole number
+    head = (family, net.prefixlen, 0, 0, short_table, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
+    body = struct.pack("=BBBBBBBBI", *head) + _attr(RTA_TABLE, "I", table)
+    if net.prefixlen:
+        body += _attr_bytes(RTA_DST, net.network_address.packed)
+    body += _attr_bytes(RTA_GATEWAY, ipaddress.ip_address(gateway).packed) + _attr(RTA_OIF, "I", oif)
+    _write(sock, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, body)
+
+
+def _ifinfo(index: int, up: bool | None = None) -> bytes:
+    change = 0 if up is None else IFF_UP
+    return struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, IFF_UP if up else 0, change)
 
 
 def _what(netns: str | None, what: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Hashable, Protocol
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netplumb.container.plugins.module_utils import _netlink
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     KernelError,
     NetplumbError,
@@ -27,7 +28,6 @@ from ansible_collections.netplumb.container.plugins.module_utils._hostlock impor
 from ansible_collections.netplumb.container.plugins.module_utils._model import STATES, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
-    NetlinkError,
     netlink_error_text,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._plan import (
@@ -101,7 +101,7 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         have = engine.read(nl, want, params)
     except NetplumbError:
         raise
-    except (OSError, NetlinkError) as exc:
+    except (OSError, _netlink.NetlinkError) as exc:
         raise KernelError(f"{resource.kind}: reading the current state failed: {netlink_error_text(exc)}") from None
     scope = (getattr(engine, "scope_from", None) or scope_from)(params)
     after = target_state(resource, have, want, params["state"], scope, params.get("force", False))
@@ -140,7 +140,7 @@ def apply_all(engine: Engine, nl: Netlink, actions: list[Action]) -> None:
         except NetplumbError as exc:
             exc.done = done + ([action] if getattr(exc, "started", False) else [])
             raise
-        except (OSError, NetlinkError) as exc:  # pyroute2 0.9's NetlinkError is not an OSError
+        except (OSError, _netlink.NetlinkError) as exc:  # pyroute2 0.9's NetlinkError is not an OSError
             where = f" in netns {action.netns}" if action.netns else ""
             raise KernelError(
                 f"{action.kind} {action.name}{where}: {action.op} failed: {netlink_error_text(exc)}",

@@ -21,6 +21,7 @@ import ipaddress
 import os
 from typing import Any, Hashable
 
+from ansible_collections.netplumb.container.plugins.module_utils import _rtnl as rtnl
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     ConflictError,
     KernelError,
@@ -324,15 +325,15 @@ class VethEngine:
     def apply(self, nl: Netlink, action: Action) -> None:
         """One path for every op: from ``action.before`` to ``action.after`` (either may be None)."""
         before, after = action.before, action.after
-        ipr = nl.ipr(None)
         if after is None:
-            delete_link(ipr, action.name)
+            delete_link(nl.ipr(None), action.name)
             return
         if before is None:
             _create_pair(nl, after)
+            _set_new_peer(nl, after)
         else:
             _set_host_end(nl, before, after)
-        _set_peer(nl, before, after)
+            _set_peer(nl, before, after)
 
     def render(self, obj: Veth) -> dict[str, Any]:
         return {
@@ -450,27 +451,31 @@ def _check_peer_names(want: list[Veth], have: dict, views: dict[str, NamespaceVi
 
 def _create_pair(nl: Netlink, after: Veth) -> None:
     """One RTM_NEWLINK: the peer is born inside its namespace with its final name, MAC and MTU."""
-    ipr = nl.ipr(None)
-    peer: dict[str, Any] = {"ifname": after.peer_name}
-    if after.peer_mac:
-        peer["address"] = after.peer_mac
-    if after.peer_mtu:
-        peer["mtu"] = after.peer_mtu
-    host: dict[str, Any] = {"state": "up"}
-    if after.host_mtu:
-        host["mtu"] = after.host_mtu
-    if after.bridge:
-        host["master"] = _link_index(nl, None, after.bridge, f"veth {after.name}: bridge")
+    sock = nl.reader.socket(None)
+    master = _link_index(nl, None, after.bridge, f"veth {after.name}: bridge") if after.bridge else None
     fd = os.open(netns_path(after.peer_netns), os.O_RDONLY | os.O_CLOEXEC)
     try:
-        peer["net_ns_fd"] = fd
-        ipr.link("add", ifname=after.name, kind="veth", peer=peer, **host)
+        rtnl.create_veth(sock, after.name, after.peer_name, fd, after.peer_mac, after.peer_mtu, after.host_mtu, master)
     finally:
         os.close(fd)
     # The kernel ignores IFLA_IFALIAS on creation.
-    ipr.link("set", ifname=after.name, ifalias=OWNER_MARK)
+    rtnl.set_link(sock, 0, name=after.name, alias=OWNER_MARK)
     if after.hairpin:
-        ipr.link("set", ifname=after.name, kind="bridge_slave", mode=1)
+        rtnl.set_bridge_port_mode(sock, after.name, 1)
+
+
+def _set_new_peer(nl: Netlink, after: Veth) -> None:
+    """A peer just born (MAC and MTU set at birth): its mark, state, addresses, gateway and routes."""
+    sock = nl.reader.socket(after.peer_netns)
+    index = _link_index(nl, after.peer_netns, after.peer_name, f"veth {after.name}: peer")
+    rtnl.set_link(sock, index, up=after.peer_up, alias=OWNER_MARK)
+    for cidr in after.addresses or ():
+        rtnl.add_address(sock, index, cidr, nodad=True)
+    # Through the peer explicitly: an IPv6 link-local gateway needs the device, and any route must leave here.
+    for gw in after.gateway or ():
+        rtnl.replace_route(sock, DEFAULT_DST[family_of(gw)], gw, index, MAIN_TABLE)
+    for dst, via in after.routes or ():
+        rtnl.replace_route(sock, dst, via, index, MAIN_TABLE)
 
 
 def _set_host_end(nl: Netlink, before: Veth, after: Veth) -> None:
@@ -490,32 +495,31 @@ def _set_host_end(nl: Netlink, before: Veth, after: Veth) -> None:
         ipr.link("set", ifname=after.name, kind="bridge_slave", mode=1 if after.hairpin else 0)
 
 
-def _set_peer(nl: Netlink, before: Veth | None, after: Veth) -> None:
+def _set_peer(nl: Netlink, before: Veth, after: Veth) -> None:
     """The peer's name, MAC, MTU, state, then its addresses, gateway and routes (removed ones first)."""
     netns = after.peer_netns
     pipr = nl.ipr(netns)
     where = f"veth {after.name}: peer"
     link: dict[str, Any] = {}
     up = after.peer_up
-    if before is None or (after.owned and not before.owned):
+    if after.owned and not before.owned:  # a half-made pair taken over
         link["ifalias"] = OWNER_MARK
-    if before is not None:
-        if before.peer_name != after.peer_name:
-            # A rename needs the link down; addresses and routes survive it.
-            index = _link_index(nl, netns, before.peer_name, where)
-            pipr.link("set", index=index, state="down")
-            pipr.link("set", index=index, ifname=after.peer_name)
-            up = True if up is None else up
-        elif up == before.peer_up:
-            up = None
-        if after.peer_mac is not None and after.peer_mac != before.peer_mac:
-            link["address"] = after.peer_mac
-        if after.peer_mtu is not None and after.peer_mtu != before.peer_mtu:
-            link["mtu"] = after.peer_mtu
+    if before.peer_name != after.peer_name:
+        # A rename needs the link down; addresses and routes survive it.
+        index = _link_index(nl, netns, before.peer_name, where)
+        pipr.link("set", index=index, state="down")
+        pipr.link("set", index=index, ifname=after.peer_name)
+        up = True if up is None else up
+    elif up == before.peer_up:
+        up = None
+    if after.peer_mac is not None and after.peer_mac != before.peer_mac:
+        link["address"] = after.peer_mac
+    if after.peer_mtu is not None and after.peer_mtu != before.peer_mtu:
+        link["mtu"] = after.peer_mtu
     if up is not None:
         link["state"] = "up" if up else "down"
-    old = before or Veth(name=after.name, peer_name=None, peer_netns=None)
-    lists = {f: (set(getattr(old, f) or ()), list(getattr(after, f) or ())) for f in ("addresses", "gateway", "routes")}
+    fields = ("addresses", "gateway", "routes")
+    lists = {f: (set(getattr(before, f) or ()), list(getattr(after, f) or ())) for f in fields}
     if not link and all(set(new) == gone for gone, new in lists.values()):
         return
     index = _link_index(nl, netns, after.peer_name, where)

@@ -59,11 +59,6 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
     parse_vni,
 )
 
-try:
-    from pyroute2.netlink.rtnl.ndmsg import ndmsg
-except ImportError:  # Netlink() reports the missing library (require_pyroute2) before anything gets here
-    ndmsg = None
-
 DEFAULT_PORT = 4789  # IANA's; the kernel's own default (8472) is Linux's pre-standard one
 # Outer IP + UDP + VXLAN header + inner Ethernet header, by the underlay's IP version.
 OVERHEAD = {4: 50, 6: 70}
@@ -739,6 +734,9 @@ class EntryBatch:
         self._add(RTM_DELNEIGH, 0, family, text, (errno.ENOENT, errno.ESRCH), dst=dst, lladdr=lladdr)
 
     def _add(self, kind: int, flags: int, family: int, text: str, fine: tuple[int, ...], **attrs: str | None) -> None:
+        # Imported here: the fleet filters import this file on the controller, where pyroute2 is not needed.
+        from pyroute2.netlink.rtnl.ndmsg import ndmsg
+
         msg = ndmsg()
         msg["family"] = family
         msg["ifindex"] = self.index
