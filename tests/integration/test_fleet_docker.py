@@ -114,7 +114,7 @@ class Dockerd:
 
     def address(self) -> str:
         """The container's address, once it runs (after a restart of dockerd, --restart always brings it back)."""
-        for _ in range(300):
+        for _attempt in range(300):
             found = self.cli("inspect -f '{{.NetworkSettings.IPAddress}}' web").strip()
             if found:
                 return found
@@ -150,7 +150,7 @@ def leases(site) -> dict[str, str]:
 def wait_reached(daemon: Dockerd, address: str, want: str) -> str:
     """Docker's container may need a moment after (re)start before its listener is up."""
     got = ""
-    for _ in range(50):
+    for _attempt in range(50):
         got = daemon.fetch(address)
         if got == want:
             break

@@ -33,7 +33,7 @@ def module_calls(report: dict, host: str) -> list[str]:
         for play in report["plays"]
         for task in play["tasks"]
         if (result := task["hosts"].get(host)) and not result.get("skipped")
-        for _ in result.get("results") or ([result] if "invocation" in result else [])
+        for _call in result.get("results") or ([result] if "invocation" in result else [])
     ]
 
 

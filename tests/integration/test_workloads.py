@@ -128,7 +128,7 @@ def test_ip_netns_exec_and_podman_listeners_reached_from_the_other_host(fleet2, 
         cni2 = web2.rsplit(".", 1)[0] + ".128"  # host-local's first address of CNI's half of h2's slice
         assert cni2 in site.sh("h2", "ls /var/lib/cni/networks/netplumb-fleet/"), "host-local's lease"
         send = "GET / HTTP/1.0\\r\\n\\r\\n"
-        for _ in range(100):  # httpd starts after podman returns
+        for _attempt in range(100):  # httpd starts after podman returns
             got = fetch(site, "h1", "db", cni2, 80, send=send)
             if "200 OK" in got:
                 break

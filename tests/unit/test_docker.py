@@ -44,15 +44,15 @@ def test_merge_keeps_the_users_keys_and_records_what_they_held():
 
 
 def test_a_second_merge_keeps_the_first_previous_values():
-    after, entry, _ = merge({"mtu": 1500}, SLICE, None, PATH)
-    again, entry2, _ = merge(after, {**SLICE, "mtu": 1400}, entry, PATH)
+    after, entry, _warnings = merge({"mtu": 1500}, SLICE, None, PATH)
+    again, entry2, _warnings = merge(after, {**SLICE, "mtu": 1400}, entry, PATH)
     assert again["mtu"] == 1400
     assert entry2.keys["mtu"] == {"had": True, "previous": 1500, "set": 1400}
 
 
 def test_a_key_no_longer_set_gets_its_previous_value_back():
-    after, entry, _ = merge({"ipv6": False}, {**SLICE, "ipv6": True}, None, PATH)
-    again, entry2, _ = merge(after, SLICE, entry, PATH)
+    after, entry, _warnings = merge({"ipv6": False}, {**SLICE, "ipv6": True}, None, PATH)
+    again, entry2, _warnings = merge(after, SLICE, entry, PATH)
     assert again["ipv6"] is False and "ipv6" not in entry2.keys
 
 
@@ -63,7 +63,7 @@ def test_bridge_in_the_file_is_a_conflict():
 
 def test_unmerge_restores_removes_and_keeps_what_the_user_changed():
     current = {"log-driver": "journald", "mtu": 1500}
-    after, entry, _ = merge(current, SLICE, None, PATH)
+    after, entry, _warnings = merge(current, SLICE, None, PATH)
     after["fixed-cidr"] = "10.244.1.128/25"  # the user changed one of ours
     back, warnings = unmerge(after, entry, PATH)
     assert back == {"log-driver": "journald", "mtu": 1500, "fixed-cidr": "10.244.1.128/25"}
@@ -71,7 +71,7 @@ def test_unmerge_restores_removes_and_keeps_what_the_user_changed():
 
 
 def test_unmerge_of_a_file_the_collection_created_removes_it():
-    after, entry, _ = merge(None, SLICE, None, PATH)
+    after, entry, _warnings = merge(None, SLICE, None, PATH)
     assert entry.created
     assert unmerge(after, entry, PATH) == (None, [])
     after["log-driver"] = "local"  # a key the user added since: the file stays with it
