@@ -203,7 +203,25 @@ def new_lab():
         extra.down(check=False)
 
 
+# The multi-host labs, longest first (CI's "slowest durations"): 245 s, 150 s, and 60-150 s each.
+LONGEST = (
+    "test_fleet.py",
+    "test_names_fleet.py",
+    "test_fleet_docker.py",
+    "test_fleet_cni.py",
+    "test_inspect_tutorial.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
-    """The longest tests (the site playbooks' own labs) first: with pytest-xdist they then overlap with the short
-    ones instead of running last on one worker. A stable sort: the order within each group stays."""
-    items.sort(key=lambda item: 0 if item.path.name.startswith("test_site") else 1)
+    """The longest tests (the fleet labs, then the site playbooks' own labs) first: with pytest-xdist they then
+    overlap with the short ones instead of running last on one worker. A stable sort: the order within each group
+    stays."""
+
+    def rank(item) -> int:
+        name = item.path.name if item.path.parent.name == "integration" else ""
+        if name in LONGEST:
+            return LONGEST.index(name)
+        return len(LONGEST) if name.startswith("test_site") else len(LONGEST) + 1
+
+    items.sort(key=rank)

@@ -76,7 +76,7 @@ def test_cni_namespace_on_the_fleet(new_lab, tmp_path):
             refused = site.play("site_fleet.yml", check=False)
             assert refused["rc"] != 0 and message in failures(refused).get(host, ""), failures(refused)
             assert all(site.snapshot(h) == before[h] for h in HOSTS)
-            assert not (site.inv / "netplumb-fleet-leases.json").exists()
+            assert not (site.inv / ".netplumb-fleet-leases.json").exists()
         assert site.sh("h2", f"cat {CONFLIST}").strip() == '{"name": "mine"}'
         site.sh("h2", f"rm {CONFLIST}")
         site.set_vars(VARS)
@@ -88,7 +88,7 @@ def test_cni_namespace_on_the_fleet(new_lab, tmp_path):
         assert site.sh("h1", f"test -e {CONFLIST} && echo yes || echo no").strip() == "no"
 
         site.play("site_fleet.yml")
-        leases = json.loads((site.inv / "netplumb-fleet-leases.json").read_text())["leases"]
+        leases = json.loads((site.inv / ".netplumb-fleet-leases.json").read_text())["leases"]
         prefix = {h: leases[h].rsplit(".", 1)[0] for h in HOSTS}
         conf = json.loads(site.sh("h1", f"cat {CONFLIST}"))
         assert [p["type"] for p in conf["plugins"]] == ["bridge", "portmap", "loopback"]

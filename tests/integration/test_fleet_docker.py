@@ -144,7 +144,7 @@ def daemon_json(site, host: str) -> dict:
 
 
 def leases(site) -> dict[str, str]:
-    return json.loads((site.inv / "netplumb-fleet-leases.json").read_text())["leases"]
+    return json.loads((site.inv / ".netplumb-fleet-leases.json").read_text())["leases"]
 
 
 def wait_reached(daemon: Dockerd, address: str, want: str) -> str:
