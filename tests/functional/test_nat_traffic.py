@@ -150,7 +150,7 @@ class Lab:
 
     def close(self):
         for proc in self.servers:
-            proc.kill()
+            proc.terminate()  # timeout(1) passes TERM on to socat; a KILL would leave socat running without it
             proc.wait()
         for ns in (self.host, self.outside, *self.c.values()):
             sh("ip", "netns", "del", ns, check=False)
@@ -514,7 +514,7 @@ class Fleet:
 
     def close(self):
         for proc in self.servers:
-            proc.kill()
+            proc.terminate()  # timeout(1) passes TERM on to socat; a KILL would leave socat running without it
             proc.wait()
         for ns in (self.h1, self.h2, self.x, self.k1, self.k2):
             sh("ip", "netns", "del", ns, check=False)
