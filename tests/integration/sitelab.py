@@ -108,6 +108,21 @@ def failures(report: dict) -> dict[str, str]:
     return out
 
 
+def refused_before_any_change(site: SiteLab, host_vars: dict[str, dict], messages: dict[str, str]) -> dict[str, str]:
+    """site.yml with one bad case per host: each host fails with its message, changed nothing and is as it was
+    (its snapshot). Returns the failure messages by host."""
+    site.set_vars({}, host_vars)
+    before = {host: site.snapshot(host) for host in messages}
+    report = site.play("site.yml", check=False)
+    assert report["rc"] != 0
+    failed = failures(report)
+    for host, message in messages.items():
+        assert message in failed.get(host, ""), f"{host}: {failed.get(host)}"
+        assert report["stats"][host]["changed"] == 0, host
+        assert site.snapshot(host) == before[host], host
+    return failed
+
+
 def netns_list(site: SiteLab, host: str) -> set[str]:
     return {line.split()[0] for line in site.sh(host, "ip netns list").splitlines() if line.strip()}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from .conftest import task_results
-from .sitelab import changed_tasks, failures, link, netns_list, start_site_lab
+from .sitelab import changed_tasks, failures, link, netns_list, refused_before_any_change, start_site_lab
 
 RECORD = "/var/lib/netplumb/ipam/_default_pools.json"
 NETWORKS = [
@@ -136,14 +136,4 @@ def test_site_refuses_what_needs_a_subnet_before_any_change(new_lab, tmp_path):
         }
         for host, (variables, _message) in CASES.items()
     }
-    site.set_vars({}, host_vars)
-    before = {host: site.snapshot(host) for host in CASES}
-
-    report = site.play("site.yml", check=False)
-
-    assert report["rc"] != 0
-    failed = failures(report)
-    for host, (_variables, message) in CASES.items():
-        assert message in failed.get(host, ""), f"{host}: {failed.get(host)}"
-        assert report["stats"][host]["changed"] == 0, host
-        assert site.snapshot(host) == before[host], host
+    refused_before_any_change(site, host_vars, {host: message for host, (_variables, message) in CASES.items()})
