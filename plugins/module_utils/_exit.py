@@ -32,7 +32,7 @@ def new_module(**kwargs: Any) -> AnsibleModule:
     """
     try:
         return AnsibleModule(**kwargs)
-    except (OverflowError, ValueError) as exc:
+    except OverflowError as exc:  # NaN is a ValueError, which ansible-core reports itself
         bad = ", ".join(_non_finite(_raw_params())) or "an option"
         result = {"failed": True, "msg": f"{bad}: not a finite number ({exc})", "exception": traceback.format_exc()}
         # No AnsibleModule exists to fail_json with: the same JSON and exit status, written as fail_json does.
