@@ -123,7 +123,8 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         "actions": [a.to_result() for a in actions],
         "before": [engine.render(have[k]) for k in shown if k in have],
         "after": [engine.render(after[k]) for k in shown if k in after],
-        "diff": diff_view(resource, have, after, engine.render),
+        # An engine whose objects carry long texts shows them whole only in the diff (render_diff).
+        "diff": diff_view(resource, have, after, getattr(engine, "render_diff", engine.render)),
     }
     warnings = params["warnings"] + list(getattr(engine, "warnings", None) or [])
     if warnings:

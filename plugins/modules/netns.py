@@ -200,13 +200,18 @@ actions:
       params: {loopback_up: true}
       summary: "create netns web1: loopback_up=True"
 before:
-  description: The listed and the changed namespaces as they were.
+  description:
+    - The listed and the changed namespaces as they were.
+    - A name file (C(hosts), C(resolv_conf)) the collection wrote shows as its line count and the start of its
+      SHA-256; the C(diff) has the whole text. A file it did not write shows as a note that it is left as it is.
   returned: always
   type: list
   elements: dict
   sample: []
 after:
-  description: The listed and the changed namespaces as they are now (in check mode, as they would be).
+  description:
+    - The listed and the changed namespaces as they are now (in check mode, as they would be).
+    - Name files as in RV(before).
   returned: always
   type: list
   elements: dict
@@ -215,10 +220,10 @@ after:
       loopback_up: true
       sysctls: {}
       owned: true
-      hosts: "# Written by netplumb.container for netns web1; ...\n127.0.0.1\tlocalhost\n..."
+      hosts: "8 lines, sha256 5b1c0e8a2f3d4e6f"
       resolv_conf: null
 diff:
-  description: Before and after of each namespace that changed, keyed by name.
+  description: Before and after of each namespace that changed, keyed by name, with the whole text of its name files.
   returned: when diff mode is on
   type: dict
 """
