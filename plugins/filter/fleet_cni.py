@@ -9,12 +9,14 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netplumb.container.plugins.module_utils._cni import host_cni, owned, parse_cni_vars
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
 
 
 def fleet_cni(raw: dict[str, Any], host_plan: dict[str, Any], fleet_vars: dict[str, Any]) -> dict[str, Any]:
     """This host's CNI part: checked variables, the conflist to write, the slice network with the address split."""
+    # Imported when called, as in netplumb.py: every task worker that uses a filter of the collection loads this file.
+    from ansible_collections.netplumb.container.plugins.module_utils._cni import host_cni, parse_cni_vars
+
     try:
         settings = parse_cni_vars(dict(raw), fleet_vars["host"], int(fleet_vars["fleet"]["prefix"]))
         return host_cni(settings, dict(host_plan))
@@ -24,6 +26,8 @@ def fleet_cni(raw: dict[str, Any], host_plan: dict[str, Any], fleet_vars: dict[s
 
 def fleet_cni_owned(slurped: dict[str, Any]) -> bool:
     """A slurp result of the conflist path: the file exists and the collection wrote it."""
+    from ansible_collections.netplumb.container.plugins.module_utils._cni import owned
+
     if not slurped or slurped.get("failed") or "content" not in slurped:
         return False
     return owned(base64.b64decode(slurped["content"]).decode("utf-8", "replace"))

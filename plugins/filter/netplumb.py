@@ -8,26 +8,11 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netplumb.container.plugins.module_utils._endpoints import (
-    check_against_networks,
-    leftovers,
-    links,
-    parse_containers,
-    ports,
-    role_plan,
-)
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._ipam import POOLS_VAR, parse_default_pools
-from ansible_collections.netplumb.container.plugins.module_utils._names import netns_config, parse_names_settings
-from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
-from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_bool
-from ansible_collections.netplumb.container.plugins.module_utils._verify import (
-    host_checks,
-    outside_checks,
-    published_ports,
-    table,
-)
-from ansible_collections.netplumb.container.plugins.module_utils._workload import service_unit
+
+# Each filter imports the module_utils it uses when called: Ansible loads every filter file of the collection
+# in every task worker that uses any of its filters and compiles what they import from source each time (no
+# bytecode cache), so a worker that plans the fleet need not compile the endpoints' and verify's code.
 
 
 def _networks_by_name(networks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -47,6 +32,9 @@ def bridge_network_check(
     ``pools`` (bridge_network_default_pools, null for Docker's) is checked too, so that a bad pool is refused
     before any change. Returned, not raised, so that the role's fail task shows the message as it is.
     """
+    from ansible_collections.netplumb.container.plugins.module_utils._ipam import POOLS_VAR, parse_default_pools
+    from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
+
     try:
         parse_default_pools(pools, POOLS_VAR)
         nets = normalise_networks(networks, var, assigned=assigned, pending_ok=True)
@@ -82,6 +70,14 @@ def endpoints_check(
     before that choice it is listed in "pending": enough to check and to remove, not to build. With ``choosing``
     (the networks the bridge_network role will choose a subnet for), any other pending network is an error.
     """
+    from ansible_collections.netplumb.container.plugins.module_utils._endpoints import (
+        check_against_networks,
+        parse_containers,
+        role_plan,
+    )
+    from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
+    from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_bool
+
     try:
         defs = normalise_networks(networks, "endpoints_networks", assigned=assigned, pending_ok=True)
         for net in defs:
@@ -105,6 +101,8 @@ def endpoints_check(
 
 def endpoint_links(templates: list[dict[str, Any]], allocations: dict[str, Any]) -> list[dict[str, Any]]:
     """veth config: the plan's link templates with the ipam module's allocations (network -> endpoint)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._endpoints import links
+
     try:
         return links(templates, allocations or {})
     except ValidationError as exc:
@@ -113,6 +111,8 @@ def endpoint_links(templates: list[dict[str, Any]], allocations: dict[str, Any])
 
 def endpoint_ports(templates: list[dict[str, Any]], allocations: dict[str, Any]) -> list[dict[str, Any]]:
     """nat config: the plan's port templates with the ipam module's allocations, each port owned by its endpoint."""
+    from ansible_collections.netplumb.container.plugins.module_utils._endpoints import ports
+
     try:
         return ports(templates, allocations or {})
     except ValidationError as exc:
@@ -121,6 +121,8 @@ def endpoint_ports(templates: list[dict[str, Any]], allocations: dict[str, Any])
 
 def endpoint_leftovers(ipam: dict[str, Any], listed: list[str]) -> dict[str, Any]:
     """From the ipam module's result: namespaces of removed endpoints, links into networks they left."""
+    from ansible_collections.netplumb.container.plugins.module_utils._endpoints import leftovers
+
     return leftovers(ipam.get("removed") or [], ipam.get("released") or {}, listed)
 
 
@@ -128,6 +130,8 @@ def endpoint_names_check(
     enabled: Any, dns: Any = None, search: Any = None, options: Any = None, fleet_networks: Any = None
 ) -> dict[str, Any]:
     """The pre-flight of the names variables: {"enabled", "resolv_conf", "fleet_networks"} or {"error"}."""
+    from ansible_collections.netplumb.container.plugins.module_utils._names import parse_names_settings
+
     try:
         return parse_names_settings(enabled, dns, search, options, fleet_networks)
     except ValidationError as exc:
@@ -140,6 +144,8 @@ def endpoint_netns(
     """netns ``config`` and ``hosts_tables``: the plan's namespaces with their hosts file and resolv.conf, from
     the allocations every play host's ipam task returned (its registered ``__endpoints_ipam``; a host without
     one has no containers)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._names import netns_config
+
     by_host = {}
     for name in play_hosts:
         result = hostvars[name].get("__endpoints_ipam") or {}
@@ -154,6 +160,8 @@ def bridge_networks(
     networks: list[dict[str, Any]], var: str = "bridge_network_networks", assigned: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
     """Complete network definitions; a network without subnet takes it from ``assigned`` (the host's choice)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._networks import normalise_networks
+
     try:
         return normalise_networks(networks, var, assigned=assigned)
     except ValidationError as exc:
@@ -161,6 +169,8 @@ def bridge_networks(
 
 
 def verify_checks(containers, networks, ipam: Any, outside: str | None = None) -> list[dict[str, Any]]:
+    from ansible_collections.netplumb.container.plugins.module_utils._verify import host_checks
+
     try:
         return host_checks(containers, networks, dict(ipam or {}), outside)
     except ValidationError as exc:
@@ -168,6 +178,8 @@ def verify_checks(containers, networks, ipam: Any, outside: str | None = None) -
 
 
 def verify_published(containers, networks) -> list[dict[str, Any]]:
+    from ansible_collections.netplumb.container.plugins.module_utils._verify import published_ports
+
     try:
         return published_ports(containers, networks)
     except ValidationError as exc:
@@ -179,6 +191,8 @@ def listener(published: dict[str, Any], seconds: int = 60) -> dict[str, Any]:
 
 
 def verify_outside_checks(hosts: list[Any]) -> list[dict[str, Any]]:
+    from ansible_collections.netplumb.container.plugins.module_utils._verify import outside_checks
+
     try:
         return outside_checks([dict(h) for h in hosts])
     except ValidationError as exc:
@@ -187,6 +201,8 @@ def verify_outside_checks(hosts: list[Any]) -> list[dict[str, Any]]:
 
 def verify_table(hostvars: Any, failed_only: bool = False) -> list[str]:
     """Rows of the matrix from every host's registered probe results (verify_paths, verify_outside)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._verify import table
+
     per_host: dict[str, list[dict[str, Any]]] = {}
     for host in hostvars:
         for var in ("verify_paths", "verify_outside"):
@@ -205,6 +221,8 @@ def endpoints_service(
     name: Any, container: Any, port: Any = 80, command: Any = None, user: Any = "nobody", state: Any = "present"
 ) -> dict[str, Any]:
     """service.yml's pre-flight: the systemd unit of a workload in a container's namespace, or {"error"}."""
+    from ansible_collections.netplumb.container.plugins.module_utils._workload import service_unit
+
     try:
         return service_unit(name, container, port, command, user, state)
     except ValidationError as exc:

@@ -9,16 +9,14 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._verify_fleet import (
-    fleet_mtu,
-    matrix,
-    parse_blocked,
-    parse_paths,
-    parse_source,
-    path_targets,
-    probe_container,
-    script_args,
-)
+
+
+def _lib():
+    """module_utils/_verify_fleet, imported when a filter runs: Ansible loads every filter file of the collection
+    in every task worker that uses any of its filters (see netplumb.py)."""
+    from ansible_collections.netplumb.container.plugins.module_utils import _verify_fleet
+
+    return _verify_fleet
 
 
 def _filter_error(func):
@@ -34,31 +32,31 @@ def _filter_error(func):
 
 @_filter_error
 def fleet_probe_container(containers: Any, network_names: list[str], override: Any = None) -> str:
-    return probe_container(list(containers or []), list(network_names), override)
+    return _lib().probe_container(list(containers or []), list(network_names), override)
 
 
 @_filter_error
 def fleet_source(stdout: str, container: str, explicit_mtu: Any = None, fleet_fact: Any = None) -> dict[str, Any]:
     """{container, address, mtu of eth0, size: the don't-fragment ping size to use}."""
-    source = parse_source(stdout)
-    return {**source, "container": container, "size": fleet_mtu(explicit_mtu, fleet_fact, source["mtu"])}
+    source = _lib().parse_source(stdout)
+    return {**source, "container": container, "size": _lib().fleet_mtu(explicit_mtu, fleet_fact, source["mtu"])}
 
 
 @_filter_error
 def fleet_blocked(blocked: Any, hosts: list[str]) -> list[dict[str, Any]]:
-    return parse_blocked(blocked, list(hosts))
+    return _lib().parse_blocked(blocked, list(hosts))
 
 
 @_filter_error
 def fleet_targets(me: str, hostvars: Any, hosts: list[str], blocked: Any) -> list[dict[str, Any]]:
     sources = {h: dict(hostvars[h]["verify_fleet_source"]) for h in hosts if "verify_fleet_source" in hostvars[h]}
     addresses = {h: list(hostvars[h].get("verify_fleet_addresses") or []) for h in sources}
-    return path_targets(me, sources, parse_blocked(blocked, list(hosts)), addresses)
+    return _lib().path_targets(me, sources, _lib().parse_blocked(blocked, list(hosts)), addresses)
 
 
 @_filter_error
 def fleet_script_args(targets: list[dict[str, Any]]) -> str:
-    return " ".join(script_args(targets))
+    return " ".join(_lib().script_args(targets))
 
 
 def fleet_addresses(stdout: str) -> list[str]:
@@ -79,9 +77,9 @@ def fleet_matrix(hostvars: Any, hosts: list[str]) -> dict[str, Any]:
             "source": dict(hv["verify_fleet_source"]),
             "mtu": hv["verify_fleet_source"]["size"],
             "targets": list(hv["verify_fleet_targets"]),
-            "results": parse_paths(run["stdout"]),
+            "results": _lib().parse_paths(run["stdout"]),
         }
-    result = matrix(data)
+    result = _lib().matrix(data)
     result["failures"] = failures + result["failures"]
     return result
 
