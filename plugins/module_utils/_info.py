@@ -32,7 +32,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._netlink import
 from ansible_collections.netplumb.container.plugins.module_utils._netns import FOREIGN, LOCALHOST_LINES, read_name_file
 from ansible_collections.netplumb.container.plugins.module_utils._route import (
     RTPROT_NETPLUMB,
-    route_from_msg,
+    route_from_dump,
 )
 
 DEFAULT_IPAM_DIR = "/var/lib/netplumb/ipam"
@@ -61,7 +61,7 @@ def read_snapshot(nl: Netlink, params: dict[str, Any]) -> dict[str, Any]:
     snap["host_links"] = [_link(x, host.by_index) for x in sorted(host.by_name.values(), key=lambda x: x.name)]
     vxlans = [x for x in host.by_name.values() if x.kind == "vxlan"]
     _vxlan_info(ipr, snap["host_links"], host.by_index)
-    snap["routes"] = _owned_routes(ipr, {x.index: x.name for x in host.by_index.values()})
+    snap["routes"] = _owned_routes(reader, {x.index: x.name for x in host.by_index.values()})
     snap["fdb"], snap["neighbours"] = _vxlan_tables(ipr, vxlans)
     snap["all_netns"] = list_netns()
     wanted_nsids = {x.peer_nsid for x in host.by_name.values() if x.kind == "veth" and x.peer_nsid is not None}
@@ -122,16 +122,14 @@ def _link(link: LinkState, by_index: dict[int, LinkState]) -> dict[str, Any]:
     return out
 
 
-def _owned_routes(ipr, names: dict[int, str]) -> list[dict[str, Any]]:
+def _owned_routes(reader, names: dict[int, str]) -> list[dict[str, Any]]:
     """The host's routes with the collection's protocol (78), every table."""
     out = []
-    for family in (socket.AF_INET, socket.AF_INET6):
-        for msg in ipr.get_routes(family=family):
-            if msg["proto"] != RTPROT_NETPLUMB:
-                continue
-            route = route_from_msg(msg, None, names)
-            if route is None:
-                continue
+    for found in reader.routes(None, table=None):
+        if found["proto"] != RTPROT_NETPLUMB:
+            continue
+        route = route_from_dump(found, None, names)
+        if route is not None:
             out.append(
                 {
                     "dst": route.dst,

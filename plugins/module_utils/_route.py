@@ -217,7 +217,8 @@ class RouteEngine:
         return Scope(match=lambda r: r.netns == netns and (table is None or r.table == table))
 
     def read(self, nl: Netlink, want: list[Route], params: dict[str, Any]) -> dict[Hashable, Route]:
-        """One link dump and one route dump per family for each namespace involved."""
+        """One link dump and one route dump for each namespace involved, through the raw reader (no pyroute2:
+        a run that changes nothing never imports it)."""
         families: dict[str | None, set[int]] = {}
         for route in want:
             families.setdefault(route.netns, set()).add(route.family)
@@ -230,13 +231,12 @@ class RouteEngine:
             if netns is not None and not netns_exists(netns):
                 self.links[netns] = None
                 continue
-            ipr = nl.ipr(netns)
-            links = {link.get_attr("IFLA_IFNAME"): link["index"] for link in ipr.get_links()}
+            links = {link["name"]: link["index"] for link in nl.reader.links(netns)}
             self.links[netns] = links
             names = {index: name for name, index in links.items()}
-            for family in sorted(families[netns]):
-                for msg in ipr.get_routes(family=family):
-                    route = route_from_msg(msg, netns, names)
+            for found in nl.reader.routes(netns, table=None):
+                if found["family"] in families[netns]:
+                    route = route_from_dump(found, netns, names)
                     if route is not None:
                         have.setdefault(route.key, route)  # a second nexthop appended to it: keep the first
         self.warnings = self.preflight(want, params, self.check_mode)
@@ -319,35 +319,28 @@ def change_route(ipr, op: str, **spec: Any) -> None:
             raise
 
 
-def msg_dst(msg) -> str:
-    """The destination of a kernel route message as a canonical network (0.0.0.0/0 or ::/0 for default)."""
-    zero = "0.0.0.0" if msg["family"] == AF_INET else "::"
-    return str(ipaddress.ip_network(f"{msg.get_attr('RTA_DST') or zero}/{msg['dst_len']}", strict=False))
-
-
-def route_from_msg(msg, netns: str | None, names: dict[int, str]) -> Route | None:
-    """A kernel route as a Route; None for what no config entry can name (cache, tos, source prefix)."""
-    if msg["flags"] & RTM_F_CLONED or msg["tos"] or msg["src_len"]:
+def route_from_dump(found: dict[str, Any], netns: str | None, names: dict[int, str]) -> Route | None:
+    """A kernel route (``_rtnl.decode_route``) as a Route; None for what no config entry can name (cache, tos,
+    source prefix)."""
+    if found["flags"] & RTM_F_CLONED or found["tos"] or found["src_len"]:
         return None
-    family = msg["family"]
+    family = found["family"]
     if family not in (AF_INET, AF_INET6):
         return None
-    oif = msg.get_attr("RTA_OIF")
-    # The rtmsg table field is 8 bits (252 for every table above 255); RTA_TABLE has it all.
-    table = msg.get_attr("RTA_TABLE") or msg["table"]
-    metric = msg.get_attr("RTA_PRIORITY") or 0
+    oif = found["oif"]
+    zero = "0.0.0.0" if family == AF_INET else "::"
     return Route(
-        dst=msg_dst(msg),
+        dst=str(ipaddress.ip_network(f"{found['dst'] or zero}/{found['dst_len']}", strict=False)),
         netns=netns,
-        table=table,
-        metric=metric,
-        via=msg.get_attr("RTA_GATEWAY"),
+        table=found["table"],
+        metric=found["priority"] or 0,
+        via=found["gateway"],
         dev=names.get(oif, str(oif)) if oif else None,
-        onlink=bool(msg["flags"] & RTNH_F_ONLINK),
-        scope=SCOPE_NAMES.get(msg["scope"], str(msg["scope"])),
-        src=msg.get_attr("RTA_PREFSRC"),
-        protocol=msg["proto"],
-        type=RTN_NAMES.get(msg["type"], str(msg["type"])),
+        onlink=bool(found["flags"] & RTNH_F_ONLINK),
+        scope=SCOPE_NAMES.get(found["scope"], str(found["scope"])),
+        src=found["prefsrc"],
+        protocol=found["proto"],
+        type=RTN_NAMES.get(found["type"], str(found["type"])),
     )
 
 

@@ -48,7 +48,7 @@ IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 
 IFLA_NET_NS_FD, VETH_INFO_PEER, IFLA_BRPORT_MODE = 28, 1, 4
 IFA_ADDRESS, IFA_LOCAL, IFA_TARGET_NETNSID = 1, 2, 10
 IFA_F_NODAD = 0x02
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_TABLE = 1, 4, 5, 6, 7, 15
 RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 4, 0, 1
 NETNSA_NSID, NETNSA_FD = 1, 3
 RTEXT_FILTER_SKIP_STATS = 1 << 3
@@ -211,18 +211,30 @@ def decode_addr(payload: memoryview) -> tuple[int, str] | None:
 
 
 def decode_route(payload: memoryview) -> dict[str, Any]:
-    family, dst_len, _src_len, _tos, table, proto, _scope, _type, _flags = struct.unpack_from("=BBBBBBBBI", payload)
+    """An RTM_NEWROUTE message: the rtmsg header and the attributes the route and veth engines compare."""
+    family, dst_len, src_len, tos, table, proto, scope, kind, flags = struct.unpack_from("=BBBBBBBBI", payload)
     attrs = attributes(payload, 12)
-    dst, gateway = attrs.get(RTA_DST), attrs.get(RTA_GATEWAY)
     return {
         "family": family,
         "dst_len": dst_len,
+        "src_len": src_len,
+        "tos": tos,
+        # The rtmsg table field is 8 bits (252 for every table above 255); RTA_TABLE has it all.
         "table": _u32(attrs.get(RTA_TABLE)) or table,
         "proto": proto,
-        "dst": str(ipaddress.ip_address(bytes(dst))) if dst is not None else None,
-        "gateway": str(ipaddress.ip_address(bytes(gateway))) if gateway is not None else None,
+        "scope": scope,
+        "type": kind,
+        "flags": flags,
+        "dst": _ip(attrs.get(RTA_DST)),
+        "gateway": _ip(attrs.get(RTA_GATEWAY)),
+        "prefsrc": _ip(attrs.get(RTA_PREFSRC)),
         "oif": _u32(attrs.get(RTA_OIF)),
+        "priority": _u32(attrs.get(RTA_PRIORITY)),
     }
+
+
+def _ip(data: memoryview | None) -> str | None:
+    return str(ipaddress.ip_address(bytes(data))) if data is not None else None
 
 
 def _attr(kind: int, fmt: str, value: int) -> bytes:
