@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import subprocess
 
 import pytest
@@ -174,6 +176,12 @@ def test_name_files_written_kept_and_removed_with_the_namespace(cleanup_netns, e
     changed = run(cfg)
     assert changed["changed"] and "api" not in (etc_netns / f"{p}-a" / "hosts").read_text()
     assert "api.h2" in changed["diff"]["before"][f"{p}-a"]["hosts"]
+    # before/after carry a name file as its size and digest (the text grows with the fleet); the diff has it whole.
+    now = (etc_netns / f"{p}-a" / "hosts").read_text()
+    digest = hashlib.sha256(now.encode()).hexdigest()[:16]
+    assert changed["after"][0]["hosts"] == f"{now.count(chr(10))} lines, sha256 {digest}"
+    assert changed["before"][0]["hosts"] != changed["after"][0]["hosts"] and "api" not in changed["before"][0]["hosts"]
+    assert changed["diff"]["after"][f"{p}-a"]["hosts"] == now
 
     run([{"name": f"{p}-a"}], state="deleted")
     assert not (etc_netns / f"{p}-a").exists(), "the files and their directory go with the namespace"
