@@ -40,7 +40,8 @@ def launcher(*args: str) -> dict:
 def floor_playbook(work: Path, module_calls: int, raw_reads: int, tasks: int) -> Path:
     """Ansible's own floor for this run's shape: as many module runs per host as the rerun made (each a no-op
     ``ping``), as many ``raw`` reads, and the rest of its tasks as ``set_fact``; same hosts, same forks."""
-    body = [{"ansible.builtin.ping": {}}] * module_calls + [{"ansible.builtin.raw": "true", "changed_when": False}] * raw_reads
+    body = [{"ansible.builtin.ping": {}}] * module_calls
+    body += [{"ansible.builtin.raw": "true", "changed_when": False}] * raw_reads
     body += [{"ansible.builtin.set_fact": {"x": 1}}] * max(0, tasks - len(body))
     path = work / "floor.yml"
     path.write_text(json.dumps([{"hosts": "lab_hosts", "gather_facts": False, "tasks": body}]))
