@@ -172,6 +172,34 @@ def route_params(route: Route) -> dict[str, Any]:
     return params
 
 
+def preflight(
+    want: list[Route], params: dict[str, Any], links_of: dict[str | None, dict[str, int] | None]
+) -> list[str]:
+    """A namespace or device the config needs must exist (``links_of``: each namespace's links by name, None for a
+    namespace that does not exist). In check mode an earlier task may create it: a warning, not an error."""
+    check_mode = bool(params.get("check_mode"))
+    if params["state"] == "deleted":
+        return []  # a route in a missing namespace or on a missing device is gone already
+    missing: dict[str, list[str]] = {}  # one message per missing namespace or device
+    for route in want:
+        where = f" in netns {route.netns}" if route.netns else ""
+        links = links_of.get(route.netns)
+        if links is None:
+            problem = f"netns {route.netns} does not exist"
+        elif route.dev is not None and route.dev not in links:
+            problem = f"device {route.dev}{where} does not exist"
+        else:
+            continue
+        missing.setdefault(problem, []).append(route_name(route.dst, route.table, route.metric) + where)
+    problems = []
+    for problem, names in missing.items():
+        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        problems.append(f"{problem}{' (yet)' if check_mode else ''}; needed by route {names[0]}{more}")
+    if problems and not check_mode:
+        raise ValidationError("; ".join(problems))
+    return [p + "; assuming an earlier task creates it" for p in problems]
+
+
 def default_scope(family: int, via: str | None) -> str:
     """As ip-route(8): link for a route without gateway; IPv6 routes have no scope."""
     return "link" if family == AF_INET and via is None else "global"
@@ -179,12 +207,6 @@ def default_scope(family: int, via: str | None) -> str:
 
 class RouteEngine:
     resource = RouteResource()
-
-    check_mode = False  # set by converge(): in check mode a missing netns or device is a warning
-
-    def __init__(self) -> None:
-        self.links: dict[str | None, dict[str, int] | None] = {}
-        self.warnings: list[str] = []
 
     def validate(self, params: dict[str, Any]) -> list[Route]:
         state = params["state"]
@@ -225,45 +247,22 @@ class RouteEngine:
         scope = params.get("scope")
         if params["state"] == "overridden" or (params["state"] == "deleted" and not want):
             families.setdefault(scope.get("netns") or None, set()).update((AF_INET, AF_INET6))
-        self.links = {}
+        links_of: dict[str | None, dict[str, int] | None] = {}  # None: the namespace does not exist
         have: dict[Hashable, Route] = {}
         for netns in sorted(families, key=lambda n: n or ""):
             if netns is not None and not netns_exists(netns):
-                self.links[netns] = None
+                links_of[netns] = None
                 continue
             links = {link["name"]: link["index"] for link in nl.reader.links(netns)}
-            self.links[netns] = links
+            links_of[netns] = links
             names = {index: name for name, index in links.items()}
             for found in nl.reader.routes(netns, table=None):
                 if found["family"] in families[netns]:
                     route = route_from_dump(found, netns, names)
                     if route is not None:
                         have.setdefault(route.key, route)  # a second nexthop appended to it: keep the first
-        self.warnings = self.preflight(want, params, self.check_mode)
+        params["warnings"].extend(preflight(want, params, links_of))
         return have
-
-    def preflight(self, want: list[Route], params: dict[str, Any], check_mode: bool) -> list[str]:
-        """A namespace or device the config needs must exist; in check mode an earlier task may create it."""
-        if params["state"] == "deleted":
-            return []  # a route in a missing namespace or on a missing device is gone already
-        missing: dict[str, list[str]] = {}  # one message per missing namespace or device
-        for route in want:
-            where = f" in netns {route.netns}" if route.netns else ""
-            links = self.links.get(route.netns)
-            if links is None:
-                problem = f"netns {route.netns} does not exist"
-            elif route.dev is not None and route.dev not in links:
-                problem = f"device {route.dev}{where} does not exist"
-            else:
-                continue
-            missing.setdefault(problem, []).append(route_name(route.dst, route.table, route.metric) + where)
-        problems = []
-        for problem, names in missing.items():
-            more = f" and {len(names) - 1} more" if len(names) > 1 else ""
-            problems.append(f"{problem}{' (yet)' if check_mode else ''}; needed by route {names[0]}{more}")
-        if problems and not check_mode:
-            raise ValidationError("; ".join(problems))
-        return [p + "; assuming an earlier task creates it" for p in problems]
 
     def apply(self, nl: Netlink, action: Action) -> None:
         p = action.params

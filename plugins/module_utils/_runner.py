@@ -94,7 +94,7 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
     """
     params = {**params, "check_mode": check_mode, "warnings": []}
     if hasattr(engine, "check_mode"):
-        engine.check_mode = check_mode  # engines that still read it as an attribute (nat, route)
+        engine.check_mode = check_mode  # the vxlan engine still reads it as an attribute
     resource = engine.resource
     want = engine.validate(params)
     try:

@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._plan import plan, target_state
-from ansible_collections.netplumb.container.plugins.module_utils._route import Route, RouteEngine
+from ansible_collections.netplumb.container.plugins.module_utils._route import Route, RouteEngine, preflight
 
 E = RouteEngine()
 R = E.resource
@@ -233,19 +233,19 @@ def test_preflight_missing_netns_and_dev_error_or_warn_in_check_mode():
         {"dst": "10.1.0.0/24", "dev": "x"},
     ]
     want = E.validate(params(cfg))
-    E.links = {"a": {"lo": 1, "v0": 2}, None: {"lo": 1}}
+    links = {"a": {"lo": 1, "v0": 2}, None: {"lo": 1}}
     with pytest.raises(
         ValidationError, match=r"device v9 in netns a does not exist; needed by route 10\.0\.0\.0/24 in"
     ):
-        E.preflight(want, params([]), check_mode=False)
-    assert E.preflight(want, params([]), check_mode=True) == [
+        preflight(want, params([]), links)
+    assert preflight(want, {**params([]), "check_mode": True}, links) == [
         "device v9 in netns a does not exist (yet); needed by route 10.0.0.0/24 in netns a and 1 more; "
         "assuming an earlier task creates it",
         "device x does not exist (yet); needed by route 10.1.0.0/24; assuming an earlier task creates it",
     ]
-    E.links = {"a": None, None: {"lo": 1, "x": 2}}
-    assert E.preflight(want, params([]), check_mode=True) == [
+    links = {"a": None, None: {"lo": 1, "x": 2}}
+    assert preflight(want, {**params([]), "check_mode": True}, links) == [
         "netns a does not exist (yet); needed by route 10.0.0.0/24 in netns a and 1 more; "
         "assuming an earlier task creates it"
     ]
-    assert E.preflight(want, params([], "deleted"), check_mode=False) == []
+    assert preflight(want, params([], "deleted"), links) == []
