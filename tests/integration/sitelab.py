@@ -78,13 +78,15 @@ def start_site_lab(new_lab, tmp_path: Path, hosts: int = 1, outside: bool = True
     return site
 
 
-def host_tasks(report: dict, host: str) -> list[str]:
-    """Names of the tasks that ran on a host (not skipped), in order."""
+def host_tasks(report: dict, host: str, play_once: bool = True) -> list[str]:
+    """Names of the tasks that ran on a host (not skipped), in order; without the run_once ones if not
+    ``play_once`` (they report on the play's first host only)."""
     return [
         task["task"]["name"]
         for play in report.get("plays", [])
         for task in play["tasks"]
         if host in task["hosts"] and not task["hosts"][host].get("skipped")
+        if play_once or not task["task"].get("run_once")
     ]
 
 

@@ -28,8 +28,10 @@ def test_250_endpoints_in_one_run_with_as_many_tasks_as_3(new_lab, tmp_path):
     seconds = time.monotonic() - start
     print(f"site.yml: 3 containers on h1 and {MANY} on h2 in one run: {seconds:.1f} s")
 
-    assert host_tasks(report, "h2") == host_tasks(report, "h1")
-    assert report["stats"]["h2"] == report["stats"]["h1"]
+    # The same tasks per host (a run_once task reports on h1 only) and no more for 250 containers than for 3.
+    assert host_tasks(report, "h2", play_once=False) == host_tasks(report, "h1", play_once=False)
+    once = len(host_tasks(report, "h1")) - len(host_tasks(report, "h1", play_once=False))
+    assert report["stats"]["h2"] == {**report["stats"]["h1"], "ok": report["stats"]["h1"]["ok"] - once}
     assert netns_list(site, "h2") == set(names)
     # Every container's eth0, in one pass inside the host: "name address mac".
     out = site.sh(

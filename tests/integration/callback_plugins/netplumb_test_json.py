@@ -32,7 +32,9 @@ class CallbackModule(CallbackBase):
         self.plays.append({"play": {"name": play.get_name()}, "tasks": []})
 
     def v2_playbook_on_task_start(self, task, is_conditional) -> None:
-        self.plays[-1]["tasks"].append({"task": {"name": task.get_name()}, "hosts": {}})
+        # run_once: the task reports on the first host only (its facts still reach every host).
+        record = {"name": task.get_name(), "run_once": bool(task.run_once)}
+        self.plays[-1]["tasks"].append({"task": record, "hosts": {}})
 
     def v2_playbook_on_handler_task_start(self, task) -> None:
         self.v2_playbook_on_task_start(task, False)
