@@ -34,6 +34,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._route import (
     RTPROT_NETPLUMB,
     route_from_dump,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._rtnl import route_network
 
 DEFAULT_IPAM_DIR = "/var/lib/netplumb/ipam"
 DEFAULT_NAT_RECORD = "/var/lib/netplumb/nat.json"
@@ -192,11 +193,14 @@ def _namespaces(
             for msg in reader.routes(name):
                 if msg["proto"] == RTPROT_KERNEL:
                     continue  # the kernel's own prefix routes follow from the addresses
-                zero = "0.0.0.0" if msg["family"] == socket.AF_INET else "::"
-                dst = ipaddress.ip_network(f"{msg['dst'] or zero}/{msg['dst_len']}", strict=False)
                 dev = view.by_index.get(msg["oif"]) if msg["oif"] else None
                 routes.append(
-                    {"dst": str(dst), "via": msg["gateway"], "dev": dev.name if dev else None, "protocol": msg["proto"]}
+                    {
+                        "dst": route_network(msg),
+                        "via": msg["gateway"],
+                        "dev": dev.name if dev else None,
+                        "protocol": msg["proto"],
+                    }
                 )
             out[name] = {
                 "owned": owned,

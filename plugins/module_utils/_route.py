@@ -26,6 +26,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._netlink import
     netns_exists,
 )
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Scope
+from ansible_collections.netplumb.container.plugins.module_utils._rtnl import route_network
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (
     check_ifname,
     check_netns_name,
@@ -327,9 +328,8 @@ def route_from_dump(found: dict[str, Any], netns: str | None, names: dict[int, s
     if family not in (AF_INET, AF_INET6):
         return None
     oif = found["oif"]
-    zero = "0.0.0.0" if family == AF_INET else "::"
     return Route(
-        dst=str(ipaddress.ip_network(f"{found['dst'] or zero}/{found['dst_len']}", strict=False)),
+        dst=route_network(found),
         netns=netns,
         table=found["table"],
         metric=found["priority"] or 0,

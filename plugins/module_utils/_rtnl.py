@@ -233,6 +233,12 @@ def decode_route(payload: memoryview) -> dict[str, Any]:
     }
 
 
+def route_network(found: dict[str, Any]) -> str:
+    """A decoded route's destination as a network: 0.0.0.0/0 or ::/0 for a default route (no RTA_DST)."""
+    zero = "0.0.0.0" if found["family"] == socket.AF_INET else "::"
+    return str(ipaddress.ip_network(f"{found['dst'] or zero}/{found['dst_len']}", strict=False))
+
+
 def _ip(data: memoryview | None) -> str | None:
     return str(ipaddress.ip_address(bytes(data))) if data is not None else None
 

@@ -568,8 +568,7 @@ def _peer_routes(found: list[dict[str, Any]], index: int) -> tuple[tuple[str, ..
         if route["dst_len"] == 0:
             gateway.setdefault(route["family"], canonical_ip(via))
         else:
-            dst = ipaddress.ip_network(f"{route['dst']}/{route['dst_len']}", strict=False).with_prefixlen
-            routes.append((dst, canonical_ip(via)))
+            routes.append((rtnl.route_network(route), canonical_ip(via)))
     return tuple(gateway[f] for f in sorted(gateway)), tuple(sorted(routes))
 
 
