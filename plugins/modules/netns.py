@@ -54,7 +54,7 @@ options:
         type: list
         elements: dict
         version_added: 0.2.0
-        suboptions:
+        suboptions: &hosts_entry
           address:
             description: An IPv4 or IPv6 address.
             type: str
@@ -112,16 +112,7 @@ options:
         type: list
         elements: dict
         required: true
-        suboptions:
-          address:
-            description: An IPv4 or IPv6 address.
-            type: str
-            required: true
-          names:
-            description: Its names.
-            type: list
-            elements: str
-            required: true
+        suboptions: *hosts_entry
 extends_documentation_fragment:
   - netplumb.container.resource
   - netplumb.container.host_lock
