@@ -43,7 +43,11 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
-from ansible_collections.netplumb.container.plugins.module_utils._validate import check_ifname, check_unique
+from ansible_collections.netplumb.container.plugins.module_utils._validate import (
+    check_ifname,
+    check_unique,
+    config_list,
+)
 
 # What ``replaced`` returns an option to when it is left out (the kernel's defaults).
 DEFAULTS = {"stp": False, "forward_delay": 1500, "ageing_time": 30000, "vlan_filtering": False, "up": True}
@@ -188,10 +192,8 @@ class BridgeEngine:
         self.resource = BridgeResource()
 
     def validate(self, params: dict[str, Any]) -> list[Bridge]:
-        config = params.get("config") or []
+        config = config_list(params.get("config"), params["state"])
         self.resource.force = bool(params.get("force"))
-        if params["state"] in ("merged", "replaced") and not config:
-            raise ValidationError(f"state={params['state']} needs a non-empty config")
         want = []
         for entry in config:
             name = check_ifname(entry.get("name"), "bridge name")

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import PROTOS
+from ansible_collections.netplumb.container.plugins.module_utils._firewall.model import PROTOS, Publish, first_clash
 from ansible_collections.netplumb.container.plugins.module_utils._ipam import parse_pool, parse_requests
 from ansible_collections.netplumb.container.plugins.module_utils._links import check_mac
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (
@@ -33,14 +33,6 @@ _PUBLISH_RE = re.compile(
 
 
 @dataclasses.dataclass(frozen=True)
-class Publish:
-    host_ip: str
-    host_port: int
-    container_port: int
-    proto: str
-
-
-@dataclasses.dataclass(frozen=True)
 class Endpoint:
     name: str
     mode: str  # bridge | none | host | container
@@ -52,8 +44,10 @@ class Endpoint:
     sysctls: tuple[tuple[str, str], ...] = ()
 
 
-def parse_publish(spec: Any, where: str) -> list[Publish]:
-    """Docker's -p syntax ("8080:80", "127.0.0.1:5353:53/udp", "[::1]:8080:80", "8000-8001:80-81") or a dict."""
+def parse_publish(spec: Any, endpoint: str) -> list[Publish]:
+    """Docker's -p syntax ("8080:80", "127.0.0.1:5353:53/udp", "[::1]:8080:80", "8000-8001:80-81") or a dict:
+    the ports of one container, without its address yet (ipam gives it)."""
+    where = f"container {endpoint}"
     if isinstance(spec, dict):
         host_ip = str(spec.get("host_ip") or "0.0.0.0")
         ports = [(spec.get("host_port"), spec.get("container_port"))]
@@ -75,7 +69,7 @@ def parse_publish(spec: Any, where: str) -> list[Publish]:
         raise ValidationError(f"{where}: publish {spec!r} has protocol {proto!r}; use one of {', '.join(PROTOS)}")
     host_ip = str(parse_ip(host_ip, f"{where}: publish {spec!r}: host address"))
     what = f"{where}: publish {spec!r}: port"
-    return [Publish(host_ip, parse_port(h, what), parse_port(c, what), proto) for h, c in ports]
+    return [Publish(host_ip, parse_port(h, what), None, parse_port(c, what), proto, endpoint) for h, c in ports]
 
 
 def _port_range(text: str, where: str, spec: Any) -> range:
@@ -114,7 +108,7 @@ def parse_containers(containers: list[dict[str, Any]], network_names: list[str])
             raise ValidationError(f"{where}: {', '.join(bridge_only)} only apply to mode bridge")
         if mode in ("host", "container") and raw.get("sysctls"):
             raise ValidationError(f"{where}: sysctls need a namespace of its own (mode bridge or none)")
-        publish = tuple(p for spec in raw.get("publish") or [] for p in parse_publish(spec, where))
+        publish = tuple(p for spec in raw.get("publish") or [] for p in parse_publish(spec, name))
         gateway = raw.get("gateway_network")
         if gateway is not None and gateway not in [net for net, _address in networks]:
             raise ValidationError(f"{where}: gateway_network {gateway!r} is not one of its networks")
@@ -157,27 +151,13 @@ def _networks(raw: dict[str, Any], known: list[str], where: str) -> tuple[tuple[
 
 
 def _check_host_ports(endpoints: list[Endpoint]) -> None:
-    """The nat module's rule for host ports (model.host_ports_clash: the same address, or either a wildcard),
-    checked here before anything changes; indexed by port, so 45,000 ports cost one pass."""
-    seen: dict[tuple[int, str, int], dict[str, str]] = {}
-    for endpoint in endpoints:
-        for pub in endpoint.publish:
-            addr = ipaddress.ip_address(pub.host_ip)
-            holders = seen.setdefault((pub.host_port, pub.proto, addr.version), {})
-            wildcards = [ip for ip in holders if ipaddress.ip_address(ip).is_unspecified]
-            if pub.host_ip in holders:
-                clash = pub.host_ip
-            elif wildcards:
-                clash = wildcards[0]
-            elif addr.is_unspecified and holders:
-                clash = next(iter(holders))
-            else:
-                holders[pub.host_ip] = endpoint.name
-                continue
-            raise ValidationError(
-                f"host port {pub.host_ip}:{pub.host_port}/{pub.proto} of {endpoint.name} "
-                f"is already published by {holders[clash]}"
-            )
+    """The nat module's rule for host ports (model.first_clash), checked here before anything changes."""
+    clash = first_clash((endpoint.name, pub) for endpoint in endpoints for pub in endpoint.publish)
+    if clash is not None:
+        (holder, _first), (name, pub) = clash
+        raise ValidationError(
+            f"host port {pub.host_ip}:{pub.host_port}/{pub.proto} of {name} is already published by {holder}"
+        )
 
 
 def check_against_networks(endpoints: list[Endpoint], networks: dict[str, dict[str, Any]]) -> None:
@@ -291,7 +271,14 @@ def role_plan(
                 }
             )
     ports = [
-        {"endpoint": e.name, "network": e.networks[0][0], **dataclasses.asdict(pub)}
+        {
+            "endpoint": e.name,
+            "network": e.networks[0][0],
+            "host_ip": pub.host_ip,
+            "host_port": pub.host_port,
+            "container_port": pub.container_port,
+            "proto": pub.proto,
+        }
         for e in endpoints
         for pub in e.publish
     ]

@@ -41,6 +41,8 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
     check_netns_name,
     check_network_name,
     check_unique,
+    config_list,
+    first_overlap,
     parse_int,
     parse_ip,
 )
@@ -605,8 +607,7 @@ def run_endpoints(
     pools = parse_pools(params)
     if state != "deleted" and not pools:
         raise ValidationError(f"network {network}: state={state} needs a pool (subnet, or pools)")
-    if state in ("merged", "replaced") and not params.get("config"):
-        raise ValidationError(f"network {network}: state={state} needs a non-empty config")
+    config_list(params.get("config"), state, f"network {network}: ")
     requests = parse_requests(params.get("config"), pools, need_pools=state != "deleted")
     if params.get("reconcile") and alive is None:
         from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
@@ -972,10 +973,10 @@ def load_leases(data: dict[str, Any] | None, store: JsonStore) -> Leases | None:
             if net.version != rng.version or not net.subnet_of(rng) or net.prefixlen != length:
                 raise ValidationError(f"lease {net} of {host} is not a /{length} inside {rng}")
             leases[host] = net
-        ordered = sorted(leases.items(), key=lambda kv: kv[1])
-        for (h1, n1), (h2, n2) in zip(ordered, ordered[1:]):
-            if n1.overlaps(n2):
-                raise ValidationError(f"{h1} and {h2} hold overlapping leases {n1} and {n2}")
+        overlap = first_overlap(leases.items())
+        if overlap is not None:
+            (h1, n1), (h2, n2) = overlap
+            raise ValidationError(f"{h1} and {h2} hold overlapping leases {n1} and {n2}")
     except (ValidationError, AttributeError, TypeError) as exc:
         raise store.corrupt(getattr(exc, "msg", str(exc))) from None
     return Leases(rng, length, leases)

@@ -35,6 +35,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._plan import Na
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (
     check_netns_name,
     check_unique,
+    config_list,
     parse_bool,
     parse_hosts_entries,
     parse_resolv_conf,
@@ -126,9 +127,7 @@ class NetnsEngine:
     resource = NetnsResource()
 
     def validate(self, params: dict[str, Any]) -> list[Netns]:
-        config = params.get("config") or []
-        if params["state"] in ("merged", "replaced") and not config:
-            raise ValidationError(f"state={params['state']} needs a non-empty config")
+        config = config_list(params.get("config"), params["state"])
         if params.get("scope"):
             check_netns_name(params["scope"]["prefix"] or "x", "scope.prefix")
         tables = parse_hosts_tables(params.get("hosts_tables"))

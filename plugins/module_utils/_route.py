@@ -31,6 +31,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
     check_ifname,
     check_netns_name,
     check_unique,
+    config_list,
     parse_ip,
 )
 
@@ -211,9 +212,7 @@ class RouteEngine:
 
     def validate(self, params: dict[str, Any]) -> list[Route]:
         state = params["state"]
-        config = params.get("config") or []
-        if state in ("merged", "replaced") and not config:
-            raise ValidationError(f"state={state} needs a non-empty config")
+        config = config_list(params.get("config"), params["state"])
         scope = params.get("scope")
         if (state == "overridden" or (state == "deleted" and not config)) and scope is None:
             raise ValidationError(

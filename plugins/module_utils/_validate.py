@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
@@ -172,20 +173,38 @@ def check_unique(items: list[Any], key, what: str) -> None:
         seen.add(k)
 
 
-def check_no_overlap(subnets: list[tuple[str, Any]], what: str) -> None:
+def check_no_overlap(subnets: Iterable[tuple[str, Any]], what: str) -> None:
     """(owner, subnet) pairs: subnets of one family and different owners must not overlap."""
+    overlap = first_overlap(subnets)
+    if overlap is not None:
+        (owner_a, net_a), (owner_b, net_b) = overlap
+        raise ValidationError(f"{what}: subnets of {owner_a} ({net_a}) and {owner_b} ({net_b}) overlap")
+
+
+def first_overlap(subnets: Iterable[tuple[Any, Any]]) -> tuple[tuple[Any, Any], tuple[Any, Any]] | None:
+    """The first two (owner, subnet) pairs of one IP family and different owners whose subnets overlap, or
+    None; the subnets as ip_network. One sort, not a comparison of every pair."""
     nets = sorted(
         ((ipaddress.ip_network(str(net)), owner) for owner, net in subnets),
         key=lambda pair: (pair[0].version, pair[0].network_address, pair[0].prefixlen),
     )
-    widest: dict[int, tuple[Any, str]] = {}
+    widest: dict[int, tuple[Any, Any]] = {}
     # Sorted by start: a subnet overlaps an earlier one exactly when it starts inside the widest-reaching one.
     for net, owner in nets:
         prev = widest.get(net.version)
         if prev is not None and net.network_address <= prev[0].broadcast_address and owner != prev[1]:
-            raise ValidationError(f"{what}: subnets of {prev[1]} ({prev[0]}) and {owner} ({net}) overlap")
+            return (prev[1], prev[0]), (owner, net)
         if prev is None or net.broadcast_address > prev[0].broadcast_address:
             widest[net.version] = (net, owner)
+    return None
+
+
+def config_list(config: Any, state: str, what: str = "") -> list[Any]:
+    """A module's ``config`` as a list; the states that make what it lists (merged, replaced) need an entry."""
+    config = config or []
+    if state in ("merged", "replaced") and not config:
+        raise ValidationError(f"{what}state={state} needs a non-empty config")
+    return config
 
 
 def parse_flags(values: dict[str, Any], defaults: dict[str, bool], where: str) -> dict[str, bool]:

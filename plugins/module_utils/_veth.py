@@ -59,6 +59,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
     check_ifname,
     check_netns_name,
     check_unique,
+    config_list,
     parse_bool,
 )
 
@@ -212,10 +213,8 @@ class VethEngine:
 
     # ---- validate -------------------------------------------------------
     def validate(self, params: dict[str, Any]) -> list[Veth]:
-        config = params.get("config") or []
+        config = config_list(params.get("config"), params["state"])
         force = parse_bool(params.get("force"), "force", default=False)
-        if params["state"] in ("merged", "replaced") and not config:
-            raise ValidationError(f"state={params['state']} needs a non-empty config")
         want = [self._validate_one(entry, params["state"], force) for entry in config]
         check_unique(want, lambda v: v.name, "veth")
         if params["state"] != "deleted":

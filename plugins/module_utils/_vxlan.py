@@ -51,6 +51,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
     check_ifname,
     check_netns_name,
     check_unique,
+    config_list,
     parse_bool,
     parse_ip,
     parse_mac,
@@ -356,10 +357,8 @@ class VxlanEngine:
 
     def validate(self, params: dict[str, Any]) -> list[Vxlan]:
         state = params["state"]
-        config = params.get("config") or []
+        config = config_list(params.get("config"), params["state"])
         self.force = parse_bool(params.get("force"), "force", default=False)
-        if state in ("merged", "replaced") and not config:
-            raise ValidationError(f"state={state} needs a non-empty config")
         if not isinstance(config, list) or not all(isinstance(e, dict) for e in config):
             raise ValidationError(f"config must be a list of dicts, got {config!r}")
         want = [parse_vxlan(entry, identity_only=state == "deleted") for entry in config]

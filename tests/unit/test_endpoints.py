@@ -26,11 +26,14 @@ NETS = ["docker0", "backend"]
 @pytest.mark.parametrize(
     "spec,expected",
     [
-        ("8080:80", [Publish("0.0.0.0", 8080, 80, "tcp")]),
-        ("127.0.0.1:5353:53/udp", [Publish("127.0.0.1", 5353, 53, "udp")]),
-        ("[::1]:8080:80", [Publish("::1", 8080, 80, "tcp")]),
-        ("8000-8001:80-81/sctp", [Publish("0.0.0.0", 8000, 80, "sctp"), Publish("0.0.0.0", 8001, 81, "sctp")]),
-        ({"host_port": 81, "container_port": 8081}, [Publish("0.0.0.0", 81, 8081, "tcp")]),
+        ("8080:80", [Publish("0.0.0.0", 8080, None, 80, "tcp", "c")]),
+        ("127.0.0.1:5353:53/udp", [Publish("127.0.0.1", 5353, None, 53, "udp", "c")]),
+        ("[::1]:8080:80", [Publish("::1", 8080, None, 80, "tcp", "c")]),
+        (
+            "8000-8001:80-81/sctp",
+            [Publish("0.0.0.0", 8000, None, 80, "sctp", "c"), Publish("0.0.0.0", 8001, None, 81, "sctp", "c")],
+        ),
+        ({"host_port": 81, "container_port": 8081}, [Publish("0.0.0.0", 81, None, 8081, "tcp", "c")]),
     ],
 )
 def test_publish_syntax(spec, expected):
@@ -275,12 +278,22 @@ def test_a_huge_port_range_is_checked_in_one_pass():
     ],
 )
 def test_host_port_clash_rule(first, second, clash):
+    """The role's pre-flight and the nat module judge host ports with one rule, on one Publish type."""
     containers = [{"name": "a", "publish": [first]}, {"name": "b", "publish": [second]}]
+    parsed = [parse_publish(spec, name) for name, spec in (("a", first), ("b", second))]
+    assert all(isinstance(p, model.Publish) for p in parsed[0] + parsed[1])
+    # what the nat module gets once ipam has given the addresses: one network per container
+    nets = [
+        model.Network(name=f"n{i}", bridge=f"br{i}", subnets=(), publish=tuple(pubs)) for i, pubs in enumerate(parsed)
+    ]
     if clash:
         with pytest.raises(ValidationError, match="is already published by a"):
             parse_containers(containers, NETS)
+        with pytest.raises(ValidationError, match=r"nat network n0 \(endpoint a\) and network n1 \(endpoint b\)"):
+            model.check_published(nets)
     else:
         parse_containers(containers, NETS)
+        model.check_published(nets)
 
 
 def _dual(publish):

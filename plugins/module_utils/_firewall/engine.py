@@ -58,6 +58,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
     check_netns_name,
     check_network_name,
     check_unique,
+    config_list,
     parse_bool,
 )
 
@@ -262,14 +263,12 @@ def validate(params: dict[str, Any]) -> Request:
     if state not in STATES:
         raise ValidationError(f"nat state must be one of {', '.join(STATES)}, got {state!r}")
     store = record_store(params.get("record_path") or bk.DEFAULT_RECORD)
-    config = params.get("config") or []
     scope = Scope(prefix=params["scope"]["prefix"]) if params.get("scope") else None
     force = parse_bool(params.get("force"), "nat force", False)
     common = {"state": state, "backend": backend, "store": store, "scope": scope, "force": force}
     if params.get("endpoints") is not None:
-        return validate_endpoints(params, config, common)
-    if state in ("merged", "replaced") and not config:
-        raise ValidationError(f"nat: state={state} needs a non-empty config")
+        return validate_endpoints(params, params.get("config") or [], common)
+    config = config_list(params.get("config"), state, "nat: ")
     if state == "deleted":  # only the names matter when deleting
         names = [check_network_name(e.get("network"), "nat network") for e in config]
         return Request(want=[Network(name=n, bridge="-", subnets=()) for n in names], **common)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+from collections.abc import Iterable
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
@@ -28,7 +29,9 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
     check_ifname,
     check_netns_name,
     check_network_name,
+    check_no_overlap,
     check_unique,
+    first_overlap,
     parse_bool,
     parse_ip,
     parse_port,
@@ -58,18 +61,22 @@ INTERNAL_INPUT = ("all", "gateway")
 
 @dataclasses.dataclass(frozen=True)
 class Publish:
-    """One published port. ``endpoint`` is the container that owns it (None: the network's own list)."""
+    """One published port, the one type for it: the nat module's and the endpoints role's (Docker's -p).
+
+    ``endpoint`` is the container that owns it (None: the network's own list). ``container_address`` is
+    None until ipam gives the container its address (the endpoints role checks ports before that).
+    host_ip and container_address are of one IP family (parse_publish checks it)."""
 
     host_ip: str
     host_port: int
-    container_address: str
+    container_address: str | None
     container_port: int
     proto: str = "tcp"
     endpoint: str | None = None
 
     @property
     def family(self) -> int:
-        return 6 if ":" in self.container_address else 4
+        return 6 if ":" in self.host_ip else 4
 
     @property
     def wildcard(self) -> bool:
@@ -173,10 +180,10 @@ def parse_network(entry: dict[str, Any]) -> Network:
     subnets = [parse_subnet(raw, f"{where}: subnet", strict=False) for raw in entry.get("subnets") or []]
     if not subnets:
         raise ValidationError(f"{where}: at least one subnet is required")
-    for i, a in enumerate(subnets):
-        for b in subnets[i + 1 :]:
-            if a.version == b.version and a.overlaps(b):
-                raise ValidationError(f"{where}: subnets {a} and {b} overlap")
+    overlap = first_overlap(enumerate(subnets))
+    if overlap is not None:
+        (_i, a), (_j, b) = overlap
+        raise ValidationError(f"{where}: subnets {a} and {b} overlap")
     outbound = entry.get("outbound_address")
     if outbound is not None:
         outbound = str(parse_ip(outbound, f"{where}: outbound_address"))
@@ -286,16 +293,6 @@ def check_in_subnets(pub: Publish, where: str, subnets: list) -> None:
         )
 
 
-def host_ports_clash(a: tuple[str, int, str], b: tuple[str, int, str]) -> bool:
-    """Two published (host_ip, host_port, proto) collide: the same port and protocol in one IP family,
-    on the same address, or where either is published on every address (0.0.0.0 or ::)."""
-    (ip_a, port_a, proto_a), (ip_b, port_b, proto_b) = a, b
-    if (port_a, proto_a) != (port_b, proto_b):
-        return False
-    addr_a, addr_b = ipaddress.ip_address(ip_a), ipaddress.ip_address(ip_b)
-    return addr_a.version == addr_b.version and (addr_a == addr_b or addr_a.is_unspecified or addr_b.is_unspecified)
-
-
 def check_policy(networks: list[Network]) -> None:
     """Checks across networks (the whole policy after merging with what is recorded)."""
     check_unique(networks, lambda n: n.bridge, "nat bridge")
@@ -305,40 +302,43 @@ def check_policy(networks: list[Network]) -> None:
             raise ValidationError(
                 f"nat network {net.name}: internal_input {net.internal_input} applies to internal networks only"
             )
-    for i, a in enumerate(nets):
-        for b in nets[i + 1 :]:
-            for sa in map(ipaddress.ip_network, a.subnets):
-                for sb in map(ipaddress.ip_network, b.subnets):
-                    if sa.version == sb.version and sa.overlaps(sb):
-                        raise ValidationError(f"nat networks {a.name} and {b.name}: subnets {sa} and {sb} overlap")
+    check_no_overlap([(net.name, subnet) for net in nets for subnet in net.subnets], "nat networks")
     check_published(nets)
 
 
 def check_published(nets: list[Network]) -> None:
-    """No two published ports collide (host_ports_clash), in one pass: per (port, proto, IP family)
-    the owner of the wildcard and the owners of each specific address."""
+    """No two published ports of the policy collide (first_clash), and not too many."""
     total = sum(len(n.publish) for n in nets)
     if total > MAX_PUBLISHED:
         raise ValidationError(
             f"nat: {total} published ports in the policy; at most {MAX_PUBLISHED} are supported "
             "(each costs firewall rules; publish fewer, or a smaller range)"
         )
+    clash = first_clash((net.name, pub) for net in nets for pub in net.publish)
+    if clash is not None:
+        _clash(*clash)
+
+
+def first_clash(owned: Iterable[tuple[str, Publish]]) -> tuple[tuple[str, Publish], tuple[str, Publish]] | None:
+    """The first two (owner, port) pairs whose host ports collide, or None. Two ports collide when they have
+    the same port and protocol in one IP family, on the same address or where either is published on every
+    address (0.0.0.0 or ::). One pass, indexed by (port, proto, family): 45,000 ports cost no more than that."""
     wild: dict[tuple[int, str, int], tuple[str, Publish]] = {}
     specific: dict[tuple[int, str, int], dict[str, tuple[str, Publish]]] = {}
-    for net in nets:
-        for pub in net.publish:
-            key = (pub.host_port, pub.proto, pub.family)
-            by_ip = specific.setdefault(key, {})
-            if pub.wildcard:
-                other = wild.get(key) or next(iter(by_ip.values()), None)
-            else:
-                other = wild.get(key) or by_ip.get(pub.host_ip)
-            if other is not None:
-                _clash(other, (net.name, pub))
-            if pub.wildcard:
-                wild[key] = (net.name, pub)
-            else:
-                by_ip[pub.host_ip] = (net.name, pub)
+    for owner, pub in owned:
+        key = (pub.host_port, pub.proto, pub.family)
+        by_ip = specific.setdefault(key, {})
+        if pub.wildcard:
+            other = wild.get(key) or next(iter(by_ip.values()), None)
+        else:
+            other = wild.get(key) or by_ip.get(pub.host_ip)
+        if other is not None:
+            return other, (owner, pub)
+        if pub.wildcard:
+            wild[key] = (owner, pub)
+        else:
+            by_ip[pub.host_ip] = (owner, pub)
+    return None
 
 
 def _clash(first: tuple[str, Publish], second: tuple[str, Publish]) -> None:
