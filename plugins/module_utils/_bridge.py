@@ -47,9 +47,11 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
     check_ifname,
     check_unique,
     config_list,
+    parse_bool,
 )
 
 # What ``replaced`` returns an option to when it is left out (the kernel's defaults).
+FOREIGN_PORTS = ("refuse", "keep")
 DEFAULTS = {"stp": False, "forward_delay": 1500, "ageing_time": 30000, "vlan_filtering": False, "up": True}
 _TIMERS = ("forward_delay", "ageing_time")
 _BR_ATTRS = {
@@ -137,6 +139,22 @@ class BridgeResource(NamedResource):
         return [Action("delete", self.kind, obj.name, params=params, phase=0)]
 
 
+def _keep_foreign(have: dict[Hashable, Bridge], want: list[Bridge], params: dict[str, Any]) -> None:
+    """foreign_ports=keep: a listed bridge with ports the collection does not own is left as it is, out of
+    the plan (and so out of before/after), named in the result's ``kept`` and in a warning."""
+    kept = params["report"].setdefault("kept", [])
+    for obj in want:
+        bridge = have.get(obj.name)
+        foreign = [name for name, owned in bridge.ports if not owned] if bridge is not None else []
+        if foreign:
+            del have[obj.name]
+            kept.append(obj.name)
+            params["warnings"].append(
+                f"bridge {obj.name} still has ports that netplumb.container does not own ({', '.join(foreign)}); "
+                "kept (foreign_ports=keep)"
+            )
+
+
 def stable_mac(name: str, addresses: tuple[str, ...] | None) -> str:
     """02:42 + the first IPv4 address (Docker's scheme); without one, 02 + 5 bytes of a hash of the name."""
     for cidr in addresses or ():
@@ -193,13 +211,24 @@ class BridgeEngine:
 
     def validate(self, params: dict[str, Any]) -> list[Bridge]:
         config = config_list(params.get("config"), params["state"])
-        self.resource.force = bool(params.get("force"))
+        force = parse_bool(params.get("force"), "force", default=False)
+        keep = (params.get("foreign_ports") or "refuse") == "keep"
+        if params.get("foreign_ports") not in (None, *FOREIGN_PORTS):
+            raise ValidationError(
+                f"foreign_ports must be one of {', '.join(FOREIGN_PORTS)}, got {params['foreign_ports']!r}"
+            )
+        if keep and (params["state"] != "deleted" or not config or force):
+            raise ValidationError(
+                "foreign_ports=keep applies to state=deleted with a config and without force: it keeps a listed "
+                "bridge that still has ports the collection does not own"
+            )
+        self.resource.force = force
         want = []
         for entry in config:
             name = check_ifname(entry.get("name"), "bridge name")
             where = f"bridge {name}:"
             delay = seconds_to_cs(entry.get("forward_delay"), f"{where} forward_delay")
-            stp = entry.get("stp")
+            stp = None if entry.get("stp") is None else parse_bool(entry["stp"], f"{where} stp")
             if stp and delay is not None and not 200 <= delay <= 3000:
                 raise ValidationError(f"{where} with stp on, the kernel needs forward_delay between 2 and 30 seconds")
             ageing = seconds_to_cs(entry.get("ageing_time"), f"{where} ageing_time")
@@ -211,11 +240,13 @@ class BridgeEngine:
                     addresses=check_addresses(entry.get("addresses"), f"{where} addresses"),
                     mtu=check_mtu(entry.get("mtu"), f"{where} mtu"),
                     mac=check_mac(entry.get("mac"), f"{where} mac"),
-                    stp=None if stp is None else bool(stp),
+                    stp=stp,
                     forward_delay=delay,
                     ageing_time=ageing,
-                    vlan_filtering=None if entry.get("vlan_filtering") is None else bool(entry["vlan_filtering"]),
-                    up=True if entry.get("up") is None else bool(entry["up"]),
+                    vlan_filtering=None
+                    if entry.get("vlan_filtering") is None
+                    else parse_bool(entry["vlan_filtering"], f"{where} vlan_filtering"),
+                    up=parse_bool(entry.get("up"), f"{where} up", default=True),
                 )
             )
         check_unique(want, lambda b: b.name, "bridge")
@@ -258,6 +289,8 @@ class BridgeEngine:
                 half_made=taken,
             )
             have[link.name] = _absorb_rounding(bridge, wanted.get(link.name))
+        if params.get("foreign_ports") == "keep":
+            _keep_foreign(have, want, params)
         return have
 
     def apply(self, nl: Netlink, action: Action) -> None:

@@ -66,8 +66,8 @@ class Engine(Protocol):
 
     Optional: ``scope_from(params) -> Scope | None`` for a scope other than ``{prefix}``;
     ``derive(nl, have, after, params) -> list[Action]`` adds actions that follow from the
-    target state as a whole (a firewall ruleset rendered from all objects); ``extra_result()``
-    adds keys to the result (e.g. the backend chosen).
+    target state as a whole (a firewall ruleset rendered from all objects). An engine adds keys to
+    the result through ``params["report"]`` (the bridges a teardown kept).
     """
 
     resource: Resource
@@ -89,10 +89,11 @@ def scope_from(params: dict[str, Any]) -> Scope | None:
 def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netlink) -> dict[str, Any]:
     """The cycle without Ansible: returns the result dict, raises NetplumbError.
 
-    The engine sees the module's parameters plus the cycle's ``check_mode`` and a ``warnings`` list
-    to append to, so that it keeps nothing of the cycle in its own attributes.
+    The engine sees the module's parameters plus the cycle's ``check_mode``, a ``warnings`` list to
+    append to and a ``report`` dict of extra result keys, so that it keeps nothing of the cycle in its
+    own attributes.
     """
-    params = {**params, "check_mode": check_mode, "warnings": []}
+    params = {**params, "check_mode": check_mode, "warnings": [], "report": {}}
     if hasattr(engine, "check_mode"):
         engine.check_mode = check_mode  # the vxlan engine still reads it as an attribute
     resource = engine.resource
@@ -116,9 +117,8 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         (k for k in set(have) | set(after) if k in listed or have.get(k) != after.get(k)),
         key=resource.label,
     )
-    extra = getattr(engine, "extra_result", None)
     result = {
-        **(extra() if extra else {}),
+        **params["report"],
         "changed": bool(actions),
         "actions": [a.to_result() for a in actions],
         "before": [engine.render(have[k]) for k in shown if k in have],

@@ -74,6 +74,16 @@ options:
             is administratively up; only the administrative state is compared.
         type: bool
         default: true
+  foreign_ports:
+    description:
+      - What O(state=deleted) does with a listed bridge that still has ports the collection does not own
+        (interfaces it did not create, such as a CNI plugin's).
+      - V(refuse) fails, naming the ports, and changes nothing.
+      - V(keep) leaves that bridge as it is, with a warning, names it in RV(kept), and deletes the other listed
+        bridges. Only with O(state=deleted), a O(config) and without O(force) (which deletes it anyway).
+    type: str
+    choices: [refuse, keep]
+    default: refuse
 extends_documentation_fragment:
   - netplumb.container.resource
   - netplumb.container.host_lock
@@ -100,6 +110,15 @@ EXAMPLES = r"""
     state: overridden
     scope:
       prefix: br-
+
+- name: Delete the bridges, but keep those that still carry interfaces made elsewhere (a teardown)
+  netplumb.container.bridge:
+    config:
+      - name: br-web
+      - name: br-db
+    state: deleted
+    foreign_ports: keep
+  register: bridges  # bridges.kept: the names kept
 
 - name: Delete a bridge even though interfaces made elsewhere are still attached
   netplumb.container.bridge:
@@ -146,6 +165,12 @@ after:
       up: true
       owned: true
       ports: []
+kept:
+  description: The listed bridges left in place for their foreign ports (O(foreign_ports=keep)).
+  returned: when O(foreign_ports=keep)
+  type: list
+  elements: str
+  sample: [br-web]
 diff:
   description: Before and after of each bridge that changed, keyed by name.
   returned: when diff mode is on
@@ -172,6 +197,7 @@ def main() -> None:
             "up": {"type": "bool", "default": True},
         }
     )
+    spec["foreign_ports"] = {"type": "str", "choices": ["refuse", "keep"], "default": "refuse"}
     module = new_module(argument_spec=spec, supports_check_mode=True)
     run_module(module, BridgeEngine())
 

@@ -15,9 +15,10 @@ from ansible_collections.netplumb.container.plugins.module_utils._runner import 
 BUILD = Path(__file__).resolve().parents[2] / ".build"
 
 
-def converge_in(host: str, engine, config, state="merged", scope=None, check=False, force=False):
-    """converge() with the engine's home namespace = ``host`` (the thread enters it, then returns)."""
-    params = {"config": config, "state": state, "scope": scope, "force": force}
+def converge_in(host: str, engine, config, state="merged", scope=None, check=False, force=False, **options):
+    """converge() with the engine's home namespace = ``host`` (the thread enters it, then returns);
+    ``options``: the module's other parameters."""
+    params = {"config": config, "state": state, "scope": scope, "force": force, **options}
     with Netlink() as outer, outer.entered(host), Netlink() as nl:
         return converge(engine, params, check, nl)
 

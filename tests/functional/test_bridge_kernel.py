@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
 
 from .linkhost import converge_in, ip, make_host
 
@@ -98,6 +98,51 @@ def test_delete_refuses_foreign_ports_unless_forced(host_ns):
     assert [a["summary"] for a in result["actions"]] == ["delete bridge brt5: ports=['dut5']"]
     links = ip(h, "-br", "link")
     assert "brt5" not in links and "dut5" in links
+
+
+def test_delete_keeps_a_bridge_with_foreign_ports_and_removes_the_others(host_ns):
+    """foreign_ports=keep (the teardown's): one call, the bridge with someone else's port stays, named."""
+    h = host_ns
+    run(h, [{"name": "brt9"}, {"name": "brt10"}])
+    ip(h, "link", "add", "dut9", "type", "veth", "peer", "name", "dut9p")
+    ip(h, "link", "set", "dut9", "master", "brt9")
+    cfg = [{"name": "brt9"}, {"name": "brt10"}]
+    planned = run(h, cfg, state="deleted", foreign_ports="keep", check=True)
+    assert [a["summary"] for a in planned["actions"]] == ["delete bridge brt10"]
+    assert "brt10" in ip(h, "-br", "link"), "check mode changes nothing"
+    result = run(h, cfg, state="deleted", foreign_ports="keep")
+    assert result["kept"] == ["brt9"]
+    assert result["warnings"] == [
+        "bridge brt9 still has ports that netplumb.container does not own (dut9); kept (foreign_ports=keep)"
+    ]
+    links = ip(h, "-br", "link")
+    assert "brt10" not in links and "brt9" in links
+    assert "master brt9" in ip(h, "-o", "link", "show", "dut9"), "the foreign port stays on its bridge"
+    again = run(h, cfg, state="deleted", foreign_ports="keep")
+    assert again["changed"] is False and again["kept"] == ["brt9"]
+    ip(h, "link", "del", "dut9")
+    last = run(h, cfg, state="deleted", foreign_ports="keep")
+    assert last["kept"] == [] and [a["name"] for a in last["actions"]] == ["brt9"]
+
+
+@pytest.mark.parametrize(
+    "state,config,options,message",
+    [
+        ("merged", [{"name": "brt11"}], {"foreign_ports": "keep"}, "applies to state=deleted"),
+        ("deleted", [], {"foreign_ports": "keep", "scope": {"prefix": "brt"}}, "with a config"),
+        ("deleted", [{"name": "brt11"}], {"foreign_ports": "keep", "force": True}, "without force"),
+        ("deleted", [{"name": "brt11"}], {"foreign_ports": "maybe"}, "one of refuse, keep"),
+        ("merged", [{"name": "brt11", "stp": "maybe"}], {}, "stp"),
+    ],
+)
+def test_bad_options_change_nothing(host_ns, state, config, options, message):
+    h = host_ns
+    run(h, [{"name": "brt11", "stp": "false"}])
+    assert details(h, "brt11")["linkinfo"]["info_data"]["stp_state"] == 0, "the string 'false' is false"
+    before = ip(h, "-d", "link")
+    with pytest.raises(ValidationError, match=message):
+        run(h, config, state=state, **options)
+    assert ip(h, "-d", "link") == before
 
 
 def test_deleted_by_scope_spares_foreign_bridges(host_ns):
