@@ -94,8 +94,6 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
     own attributes.
     """
     params = {**params, "check_mode": check_mode, "warnings": [], "report": {}}
-    if hasattr(engine, "check_mode"):
-        engine.check_mode = check_mode  # the vxlan engine still reads it as an attribute
     resource = engine.resource
     want = engine.validate(params)
     try:
@@ -126,9 +124,8 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
         # An engine whose objects carry long texts shows them whole only in the diff (render_diff).
         "diff": diff_view(resource, have, after, getattr(engine, "render_diff", engine.render)),
     }
-    warnings = params["warnings"] + list(getattr(engine, "warnings", None) or [])
-    if warnings:
-        result["warnings"] = warnings
+    if params["warnings"]:
+        result["warnings"] = params["warnings"]
     return result
 
 

@@ -348,17 +348,16 @@ def peers_view(fdb, neigh) -> list[dict[str, Any]]:
 
 
 class VxlanEngine:
-    check_mode = False  # set by converge(): in check mode a missing netns or dev is a warning
+    """Check mode, force and warnings come in the cycle's ``params``; ``resource.default_mtu`` is the one
+    thing read hands to the planner (what an omitted mtu becomes, from the underlay it found)."""
 
     def __init__(self) -> None:
         self.resource = VxlanResource()
-        self.warnings: list[str] = []
-        self.force = False
 
     def validate(self, params: dict[str, Any]) -> list[Vxlan]:
         state = params["state"]
         config = config_list(params.get("config"), params["state"])
-        self.force = parse_bool(params.get("force"), "force", default=False)
+        parse_bool(params.get("force"), "force", default=False)  # refused here, before any change; read uses it
         if not isinstance(config, list) or not all(isinstance(e, dict) for e in config):
             raise ValidationError(f"config must be a list of dicts, got {config!r}")
         want = [parse_vxlan(entry, identity_only=state == "deleted") for entry in config]
@@ -377,7 +376,6 @@ class VxlanEngine:
     # ---- read -----------------------------------------------------------
     def read(self, nl: Netlink, want: list[Vxlan], params: dict[str, Any]) -> dict[Hashable, Vxlan]:
         """Per namespace: one link dump and one address dump; per selected device, one FDB and one neighbour dump."""
-        self.warnings = []
         self.resource.default_mtu = {}
         state = params["state"]
         everything = state == "overridden" or (state == "deleted" and not want)
@@ -386,7 +384,7 @@ class VxlanEngine:
         for netns in sorted(namespaces, key=lambda n: n or ""):
             mine = [v for v in want if v.netns == netns]
             if netns is not None and not netns_exists(netns):
-                self._missing(f"netns {netns} does not exist", mine, state)
+                _missing(f"netns {netns} does not exist", mine, params)
                 continue
             view = read_view(nl.reader, netns)
             if any(link.kind == "vxlan" for link in view.by_index.values()):
@@ -394,10 +392,10 @@ class VxlanEngine:
                     have.update(self._read_devices(sock, netns, view, mine, everything))
             for obj in mine:
                 link = view.by_name.get(obj.name)
-                self._check_link(obj, link, state)
+                _check_link(obj, link, params)
                 if state != "deleted":
                     kept = link.info.get("IFLA_VXLAN_LINK") if link is not None and state == "merged" else None
-                    self._check_underlay(obj, view, view.by_index.get(kept or 0) if obj.dev is None else None)
+                    self._check_underlay(obj, view, params, view.by_index.get(kept or 0) if obj.dev is None else None)
                 if link is not None and link.kind != "vxlan":
                     have[obj.key] = Vxlan(name=obj.name, netns=netns, kind=link.kind or "unknown", owned=False)
             if state != "deleted":
@@ -416,37 +414,7 @@ class VxlanEngine:
             have[(netns or "", link.name)] = _from_link(link, netns, view, fdb, neigh)
         return have
 
-    def _missing(self, problem: str, objs: list[Vxlan], state: str) -> None:
-        if state == "deleted" or not objs:
-            return  # a device in a namespace that is gone is gone too
-        names = ", ".join(sorted(v.name for v in objs))
-        if not self.check_mode:
-            raise ValidationError(f"vxlan {names}: {problem}; create it first (this module never creates it)")
-        self.warnings.append(f"{problem} (yet); needed by vxlan {names}; assuming an earlier task creates it")
-
-    def _check_link(self, obj: Vxlan, link, state: str) -> None:
-        if link is None:
-            return
-        where = label(obj.key)
-        if link.kind != "vxlan":
-            if state == "deleted" or not self.force:
-                raise ConflictError(
-                    f"vxlan {where}: an interface of that name already exists and is not a vxlan "
-                    f"(kind {link.kind or 'unknown'}); nothing was changed"
-                    + ("" if state == "deleted" else " (set force: true to replace it)")
-                )
-        elif link.alias != OWNER_MARK and state != "deleted" and _half_made(link, obj):
-            self.warnings.append(
-                f"vxlan {where}: taking over a device an interrupted run left half made "
-                "(down, without the ownership mark, with exactly this VNI, port, local address and MAC)"
-            )
-        elif link.alias != OWNER_MARK and state != "deleted" and not self.force:
-            raise ConflictError(
-                f"vxlan {where} exists but was not created by netplumb.container; nothing was changed "
-                "(set force: true to take it over)"
-            )
-
-    def _check_underlay(self, obj: Vxlan, view: NamespaceView, kept=None) -> None:
+    def _check_underlay(self, obj: Vxlan, view: NamespaceView, params: dict[str, Any], kept=None) -> None:
         """dev must exist; local should be an address here; mtu must fit (also the ``kept`` dev, merged keeps it).
 
         Sets the default MTU.
@@ -455,7 +423,7 @@ class VxlanEngine:
         local = obj.local or ""
         holder = next((x for x in view.by_index.values() if _holds(x, local)), None)
         if holder is None:
-            self.warnings.append(
+            params["warnings"].append(
                 f"vxlan {where}: local {local} is not an address of "
                 + (f"netns {obj.netns}" if obj.netns else "this host")
                 + "; the tunnel carries nothing until it is"
@@ -465,7 +433,7 @@ class VxlanEngine:
             dev = view.by_name.get(obj.dev)
             if dev is None:
                 where_ns = f" in netns {obj.netns}" if obj.netns else ""
-                self._missing(f"underlay dev {obj.dev}{where_ns} does not exist", [obj], "")
+                _missing(f"underlay dev {obj.dev}{where_ns} does not exist", [obj], params)
                 return
         underlay_mtu = dev.mtu if dev is not None else FALLBACK_UNDERLAY_MTU
         self.resource.default_mtu[obj.key] = vxlan_mtu(underlay_mtu, local)
@@ -593,6 +561,41 @@ class VxlanEngine:
         if obj.group is not None:
             out["group"] = obj.group
         return out
+
+
+def _missing(problem: str, objs: list[Vxlan], params: dict[str, Any]) -> None:
+    """A netns or underlay dev the devices need: an error, or in check mode a warning (an earlier task of the
+    same check run would create it)."""
+    if params["state"] == "deleted" or not objs:
+        return  # a device in a namespace that is gone is gone too
+    names = ", ".join(sorted(v.name for v in objs))
+    if not params["check_mode"]:
+        raise ValidationError(f"vxlan {names}: {problem}; create it first (this module never creates it)")
+    params["warnings"].append(f"{problem} (yet); needed by vxlan {names}; assuming an earlier task creates it")
+
+
+def _check_link(obj: Vxlan, link, params: dict[str, Any]) -> None:
+    if link is None:
+        return
+    state, force = params["state"], parse_bool(params.get("force"), "force", default=False)
+    where = label(obj.key)
+    if link.kind != "vxlan":
+        if state == "deleted" or not force:
+            raise ConflictError(
+                f"vxlan {where}: an interface of that name already exists and is not a vxlan "
+                f"(kind {link.kind or 'unknown'}); nothing was changed"
+                + ("" if state == "deleted" else " (set force: true to replace it)")
+            )
+    elif link.alias != OWNER_MARK and state != "deleted" and _half_made(link, obj):
+        params["warnings"].append(
+            f"vxlan {where}: taking over a device an interrupted run left half made "
+            "(down, without the ownership mark, with exactly this VNI, port, local address and MAC)"
+        )
+    elif link.alias != OWNER_MARK and state != "deleted" and not force:
+        raise ConflictError(
+            f"vxlan {where} exists but was not created by netplumb.container; nothing was changed "
+            "(set force: true to take it over)"
+        )
 
 
 def _from_link(link, netns: str | None, view: NamespaceView, fdb: list, neigh: list) -> Vxlan:

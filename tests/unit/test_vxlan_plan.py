@@ -27,6 +27,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._vxlan import (
     EntryBatch,
     Vxlan,
     VxlanEngine,
+    _check_link,
     dump_entries,
     vtep_mac,
     vxlan_mtu,
@@ -38,8 +39,9 @@ MAC_C = "0e:01:c6:12:00:03"
 MAC_D = "0e:01:c6:12:00:04"
 
 
-def params(config, state="merged", scope=None, force=False):
-    return {"config": config, "state": state, "scope": scope, "force": force}
+def params(config, state="merged", scope=None, force=False, check_mode=False):
+    """The module's parameters as converge() hands them to the engine (with the cycle's check_mode and warnings)."""
+    return {"config": config, "state": state, "scope": scope, "force": force, "check_mode": check_mode, "warnings": []}
 
 
 def have(*devices):
@@ -298,6 +300,7 @@ def test_check_mode_plans_the_same_and_applies_nothing():
 
         def read(self, nl, want, params):
             self.resource.default_mtu = {w.key: 1450 for w in want}
+            self.seen_check_mode = params["check_mode"]
             return have(kernel(mtu=1400))
 
         def apply(self, nl, action):
@@ -310,7 +313,7 @@ def test_check_mode_plans_the_same_and_applies_nothing():
     p = params([entry(mtu=1450, peers=[])])
     engine = Fixture()
     checked = converge(engine, p, True, NoKernel())
-    assert engine.check_mode is True and engine.applied == []
+    assert engine.seen_check_mode is True and engine.applied == []
     assert [a["summary"] for a in checked["actions"]] == [
         "update vxlan npvx1: del_fdb=['0e:01:c6:12:00:02'], del_neigh=['10.244.2.0'], mtu=1450"
     ]
@@ -346,23 +349,23 @@ def test_underlay_checks_default_mtu_missing_dev_and_mtu_too_big():
     ns = view(link("ul0", 2, "veth", mtu=9000, addresses=["198.18.0.1/24"]), link("ul1", 3, "veth", mtu=1500))
     for cfg, default in ((entry(), 8950), (entry(dev="ul1"), 1450), (entry(dev=None), 8950)):
         obj = engine.validate(params([cfg]))[0]
-        engine._check_underlay(obj, ns)
+        engine._check_underlay(obj, ns, params([cfg]))
         assert engine.resource.default_mtu[obj.key] == default
     obj = engine.validate(params([entry(dev="ul1", mtu=1451)]))[0]
     with pytest.raises(ValidationError, match=r"npvx1: mtu 1451 is more than dev ul1 carries \(1500 minus 50"):
-        engine._check_underlay(obj, ns)
+        engine._check_underlay(obj, ns, params([]))
     obj = engine.validate(params([entry(dev="nosuch0")]))[0]
     with pytest.raises(ValidationError, match="vxlan npvx1: underlay dev nosuch0 does not exist; create it first"):
-        engine._check_underlay(obj, ns)
-    engine.check_mode, engine.warnings = True, []
-    engine._check_underlay(obj, ns)
-    assert engine.warnings == [
+        engine._check_underlay(obj, ns, params([]))
+    checking = params([], check_mode=True)
+    engine._check_underlay(obj, ns, checking)
+    assert checking["warnings"] == [
         "underlay dev nosuch0 does not exist (yet); needed by vxlan npvx1; assuming an earlier task creates it"
     ]
-    engine.warnings = []
     obj = engine.validate(params([entry(local="198.18.0.77", dev=None)]))[0]
-    engine._check_underlay(obj, ns)
-    assert engine.warnings == [
+    cycle = params([])
+    engine._check_underlay(obj, ns, cycle)
+    assert cycle["warnings"] == [
         "vxlan npvx1: local 198.18.0.77 is not an address of this host; the tunnel carries nothing until it is"
     ]
     assert engine.resource.default_mtu[obj.key] == 1450, "no underlay found: 1500 minus the overhead"
@@ -376,13 +379,14 @@ def test_existing_interface_of_that_name_is_refused_unless_force():
         (link("npvx1", 5, "vxlan"), "npvx1 exists but was not created by netplumb.container; nothing was changed"),
     ):
         with pytest.raises(ConflictError, match=message):
-            engine._check_link(obj, existing, "merged")
-    engine._check_link(obj, link("npvx1", 5, "vxlan", alias=OWNER_MARK), "merged")
-    engine.force = True
-    engine._check_link(obj, link("npvx1", 5, "vxlan"), "merged")
-    engine._check_link(obj, link("npvx1", 5, "bridge"), "replaced")
+            _check_link(obj, existing, params([], "merged"))
+    _check_link(obj, link("npvx1", 5, "vxlan", alias=OWNER_MARK), params([], "merged"))
+    _check_link(obj, link("npvx1", 5, "vxlan"), params([], "merged", force=True))
+    _check_link(obj, link("npvx1", 5, "bridge"), params([], "replaced", force="yes"))
     with pytest.raises(ConflictError, match="kind bridge"):
-        engine._check_link(obj, link("npvx1", 5, "bridge"), "deleted")
+        _check_link(obj, link("npvx1", 5, "bridge"), params([], "deleted", force=True))
+    with pytest.raises(ConflictError, match="kind bridge"):
+        _check_link(obj, link("npvx1", 5, "bridge"), params([], "replaced", force="false"))
 
 
 def test_a_device_an_interrupted_run_left_half_made_is_taken_over_with_a_warning():
@@ -397,16 +401,17 @@ def test_a_device_an_interrupted_run_left_half_made_is_taken_over_with_a_warning
             setattr(made, key, value)
         return made
 
-    engine._check_link(obj, half(), "merged")
-    assert engine.warnings == [
+    cycle = params([])
+    _check_link(obj, half(), cycle)
+    assert cycle["warnings"] == [
         "vxlan npvx1: taking over a device an interrupted run left half made (down, without the ownership mark, "
         "with exactly this VNI, port, local address and MAC)"
     ]
     for change in ({"up": True}, {"mac": MAC_C}, {"addresses": ["10.244.1.0/32"]}, {"alias": "theirs"}):
         with pytest.raises(ConflictError, match="not created by netplumb"):
-            engine._check_link(obj, half(**change), "merged")
+            _check_link(obj, half(**change), params([]))
     with pytest.raises(ConflictError, match="not created by netplumb"):
-        engine._check_link(obj, half(info={"IFLA_VXLAN_ID": 2, "IFLA_VXLAN_PORT": 4789}), "merged")
+        _check_link(obj, half(info={"IFLA_VXLAN_ID": 2, "IFLA_VXLAN_PORT": 4789}), params([]))
 
 
 def test_mtu_must_fit_the_dev_that_merged_keeps():
@@ -414,8 +419,8 @@ def test_mtu_must_fit_the_dev_that_merged_keeps():
     ns = view(link("ul0", 2, "veth", mtu=1500, addresses=["198.18.0.1/24"]))
     obj = engine.validate(params([entry(dev=None, mtu=1460)]))[0]
     with pytest.raises(ValidationError, match=r"mtu 1460 is more than dev ul0 carries \(1500 minus 50 .* = 1450\)"):
-        engine._check_underlay(obj, ns, kept=ns.by_name["ul0"])
-    engine._check_underlay(obj, ns)  # not bound to a dev: the kernel takes any MTU
+        engine._check_underlay(obj, ns, params([]), kept=ns.by_name["ul0"])
+    engine._check_underlay(obj, ns, params([]))  # not bound to a dev: the kernel takes any MTU
 
 
 def test_vni_and_port_already_used_by_another_device_is_refused_before_any_change():
