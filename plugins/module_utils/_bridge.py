@@ -80,13 +80,12 @@ class Bridge:
     ports: tuple[tuple[str, bool], ...] = dataclasses.field(default=(), compare=False)
     # Left half made by a run killed between creating it and marking it: the next run takes it over.
     half_made: bool = dataclasses.field(default=False, compare=False)
+    # The run's force, on bridges as read: deleting one with foreign ports is refused without it.
+    force: bool = dataclasses.field(default=False, compare=False)
 
 
 class BridgeResource(NamedResource):
     kind = "bridge"
-
-    def __init__(self) -> None:
-        self.force = False
 
     def merge(self, have: Bridge | None, want: Bridge, replace: bool) -> Bridge:
         values: dict[str, Any] = {}
@@ -130,7 +129,7 @@ class BridgeResource(NamedResource):
 
     def delete(self, obj: Bridge) -> list[Action]:
         foreign = [name for name, owned in obj.ports if not owned]
-        if foreign and not self.force:
+        if foreign and not obj.force:
             raise ConflictError(
                 f"bridge {obj.name} still has ports that netplumb.container does not own ({', '.join(foreign)}); "
                 "refusing to delete it (set force: true to delete it anyway)"
@@ -222,7 +221,6 @@ class BridgeEngine:
                 "foreign_ports=keep applies to state=deleted with a config and without force: it keeps a listed "
                 "bridge that still has ports the collection does not own"
             )
-        self.resource.force = force
         want = []
         for entry in config:
             name = check_ifname(entry.get("name"), "bridge name")
@@ -253,6 +251,7 @@ class BridgeEngine:
         return want
 
     def read(self, nl: Netlink, want: list[Bridge], params: dict[str, Any]) -> dict[Hashable, Bridge]:
+        force = parse_bool(params.get("force"), "force", default=False)
         view = read_view(nl.reader, None)
         for obj in want:
             link = view.by_name.get(obj.name)
@@ -287,6 +286,7 @@ class BridgeEngine:
                 owned=link.alias == OWNER_MARK,
                 ports=ports,
                 half_made=taken,
+                force=force,
             )
             have[link.name] = _absorb_rounding(bridge, wanted.get(link.name))
         if params.get("foreign_ports") == "keep":

@@ -139,10 +139,11 @@ def test_bad_options_change_nothing(host_ns, state, config, options, message):
     h = host_ns
     run(h, [{"name": "brt11", "stp": "false"}])
     assert details(h, "brt11")["linkinfo"]["info_data"]["stp_state"] == 0, "the string 'false' is false"
-    before = ip(h, "-d", "link")
+    before = ip(h, "-br", "link"), ip(h, "-br", "addr")  # -d would show the bridge's running timers
     with pytest.raises(ValidationError, match=message):
         run(h, config, state=state, **options)
-    assert ip(h, "-d", "link") == before
+    assert (ip(h, "-br", "link"), ip(h, "-br", "addr")) == before
+    assert details(h, "brt11")["linkinfo"]["info_data"]["stp_state"] == 0
 
 
 def test_deleted_by_scope_spares_foreign_bridges(host_ns):

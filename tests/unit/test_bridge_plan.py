@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils._bridge import Bridge, BridgeEngine, stable_mac
@@ -78,7 +80,9 @@ def test_delete_with_foreign_port_refused_unless_forced():
     have = {"br0": Bridge("br0", ports=(("vethown", True), ("eth1", False)))}
     with pytest.raises(ConflictError, match="eth1"):
         summaries([{"name": "br0"}], have, state="deleted")
-    assert summaries([{"name": "br0"}], have, state="deleted", force=True) == [
+    # the run's force, as read() puts it on the bridges it read
+    forced = {"br0": dataclasses.replace(have["br0"], force=True)}
+    assert summaries([{"name": "br0"}], forced, state="deleted", force=True) == [
         "delete bridge br0: ports=['vethown', 'eth1']"
     ]
 
