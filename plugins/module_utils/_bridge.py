@@ -51,9 +51,10 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
 )
 
 # What ``replaced`` returns an option to when it is left out (the kernel's defaults).
-FOREIGN_PORTS = ("refuse", "keep")
 DEFAULTS = {"stp": False, "forward_delay": 1500, "ageing_time": 30000, "vlan_filtering": False, "up": True}
 _TIMERS = ("forward_delay", "ageing_time")
+# What state=deleted does with a listed bridge it must not delete (foreign ports, or not the collection's).
+FOREIGN_PORTS = ("refuse", "keep")
 _BR_ATTRS = {
     "stp": "br_stp_state",
     "forward_delay": "br_forward_delay",
@@ -139,19 +140,24 @@ class BridgeResource(NamedResource):
 
 
 def _keep_foreign(have: dict[Hashable, Bridge], want: list[Bridge], params: dict[str, Any]) -> None:
-    """foreign_ports=keep: a listed bridge with ports the collection does not own is left as it is, out of
-    the plan (and so out of before/after), named in the result's ``kept`` and in a warning."""
+    """foreign_ports=keep: a listed bridge that still has ports the collection does not own, or that the
+    collection did not make, is left as it is: out of the plan (and so out of before/after), named in the
+    result's ``kept`` and in a warning. What state=deleted would refuse, without failing the others."""
     kept = params["report"].setdefault("kept", [])
     for obj in want:
         bridge = have.get(obj.name)
-        foreign = [name for name, owned in bridge.ports if not owned] if bridge is not None else []
+        if bridge is None:
+            continue
+        foreign = [name for name, owned in bridge.ports if not owned]
         if foreign:
-            del have[obj.name]
-            kept.append(obj.name)
-            params["warnings"].append(
-                f"bridge {obj.name} still has ports that netplumb.container does not own ({', '.join(foreign)}); "
-                "kept (foreign_ports=keep)"
-            )
+            why = f"still has ports that netplumb.container does not own ({', '.join(foreign)})"
+        elif not bridge.owned:
+            why = "exists but was not created by netplumb.container"
+        else:
+            continue
+        del have[obj.name]
+        kept.append(obj.name)
+        params["warnings"].append(f"bridge {obj.name} {why}; kept (foreign_ports=keep)")
 
 
 def stable_mac(name: str, addresses: tuple[str, ...] | None) -> str:
@@ -211,15 +217,13 @@ class BridgeEngine:
     def validate(self, params: dict[str, Any]) -> list[Bridge]:
         config = config_list(params.get("config"), params["state"])
         force = parse_bool(params.get("force"), "force", default=False)
-        keep = (params.get("foreign_ports") or "refuse") == "keep"
-        if params.get("foreign_ports") not in (None, *FOREIGN_PORTS):
-            raise ValidationError(
-                f"foreign_ports must be one of {', '.join(FOREIGN_PORTS)}, got {params['foreign_ports']!r}"
-            )
-        if keep and (params["state"] != "deleted" or not config or force):
+        foreign_ports = "refuse" if params.get("foreign_ports") is None else params["foreign_ports"]
+        if foreign_ports not in FOREIGN_PORTS:
+            raise ValidationError(f"foreign_ports must be one of {', '.join(FOREIGN_PORTS)}, got {foreign_ports!r}")
+        if foreign_ports == "keep" and (params["state"] != "deleted" or not config or force):
             raise ValidationError(
                 "foreign_ports=keep applies to state=deleted with a config and without force: it keeps a listed "
-                "bridge that still has ports the collection does not own"
+                "bridge that still has ports the collection does not own, or that the collection did not make"
             )
         want = []
         for entry in config:

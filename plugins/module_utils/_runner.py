@@ -37,6 +37,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._plan import (
     plan,
     target_state,
 )
+from ansible_collections.netplumb.container.plugins.module_utils._validate import parse_bool
 
 PREFIX_SCOPE_OPTIONS = {"prefix": {"type": "str", "required": True}}
 
@@ -93,7 +94,14 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
     append to and a ``report`` dict of extra result keys, so that it keeps nothing of the cycle in its
     own attributes.
     """
-    params = {**params, "check_mode": check_mode, "warnings": [], "report": {}}
+    params = {
+        **params,
+        # With Ansible's rules once for every engine and the planner ("false" is false), also for direct callers.
+        "force": parse_bool(params.get("force"), "force", default=False),
+        "check_mode": check_mode,
+        "warnings": [],
+        "report": {},
+    }
     resource = engine.resource
     want = engine.validate(params)
     try:
@@ -103,7 +111,7 @@ def converge(engine: Engine, params: dict[str, Any], check_mode: bool, nl: Netli
     except (OSError, _netlink.NetlinkError) as exc:
         raise KernelError(f"{resource.kind}: reading the current state failed: {netlink_error_text(exc)}") from None
     scope = (getattr(engine, "scope_from", None) or scope_from)(params)
-    after = target_state(resource, have, want, params["state"], scope, params.get("force", False))
+    after = target_state(resource, have, want, params["state"], scope, params["force"])
     actions = plan(resource, have, after)
     derive = getattr(engine, "derive", None)
     if derive is not None:  # actions that follow from the target state as a whole (a firewall ruleset)

@@ -89,13 +89,17 @@ def check_network_name(name: Any, what: str = "network name") -> str:
 
 
 def parse_ip(value: Any, what: str = "address") -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """An IPv4 or IPv6 address without prefix length."""
+    """An IPv4 or IPv6 address without prefix length, and without a zone (fe80::1%eth0): neither netlink nor
+    the firewalls take one, and an address with a zone is a different one to every comparison here."""
     try:
-        return ipaddress.ip_address(str(value).strip())
+        address = ipaddress.ip_address(str(value).strip())
     except ValueError:
         raise ValidationError(
             f"{what} {value!r} is not a valid IP address (IPv4 or IPv6, without prefix length)"
         ) from None
+    if getattr(address, "scope_id", None):
+        raise ValidationError(f"{what} {value!r} has a zone (%{address.scope_id}); give the address without it")
+    return address
 
 
 def parse_host_address(

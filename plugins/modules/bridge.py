@@ -77,10 +77,11 @@ options:
   foreign_ports:
     description:
       - What O(state=deleted) does with a listed bridge that still has ports the collection does not own
-        (interfaces it did not create, such as a CNI plugin's).
-      - V(refuse) fails, naming the ports, and changes nothing.
-      - V(keep) leaves that bridge as it is, with a warning, names it in RV(kept), and deletes the other listed
-        bridges. Only with O(state=deleted), a O(config) and without O(force) (which deletes it anyway).
+        (interfaces it did not create, such as a CNI plugin's), or that the collection did not create.
+      - V(refuse) fails, naming the bridge (and its foreign ports), and changes nothing.
+      - V(keep) leaves that bridge as it is, with a warning, names it in RV(kept) (and not in RV(before) or
+        RV(after)), and deletes the other listed bridges. Only with O(state=deleted), a O(config) and without
+        O(force) (which deletes it anyway).
     type: str
     choices: [refuse, keep]
     default: refuse
@@ -141,7 +142,7 @@ actions:
       params: {addresses: [172.30.0.1/16], up: true}
       summary: "create bridge br-web: addresses=['172.30.0.1/16'], up=True"
 before:
-  description: The listed and the changed bridges as they were.
+  description: The listed and the changed bridges as they were (not those kept by O(foreign_ports=keep)).
   returned: always
   type: list
   elements: dict
@@ -166,7 +167,9 @@ after:
       owned: true
       ports: []
 kept:
-  description: The listed bridges left in place for their foreign ports (O(foreign_ports=keep)).
+  description:
+    - The listed bridges left in place (O(foreign_ports=keep)) for their foreign ports, or because the
+      collection did not create them. They are not in RV(before) or RV(after).
   returned: when O(foreign_ports=keep)
   type: list
   elements: str
@@ -178,7 +181,7 @@ diff:
 """
 
 
-from ansible_collections.netplumb.container.plugins.module_utils._bridge import BridgeEngine
+from ansible_collections.netplumb.container.plugins.module_utils._bridge import FOREIGN_PORTS, BridgeEngine
 from ansible_collections.netplumb.container.plugins.module_utils._exit import new_module
 from ansible_collections.netplumb.container.plugins.module_utils._runner import resource_argument_spec, run_module
 
@@ -197,7 +200,7 @@ def main() -> None:
             "up": {"type": "bool", "default": True},
         }
     )
-    spec["foreign_ports"] = {"type": "str", "choices": ["refuse", "keep"], "default": "refuse"}
+    spec["foreign_ports"] = {"type": "str", "choices": list(FOREIGN_PORTS), "default": "refuse"}
     module = new_module(argument_spec=spec, supports_check_mode=True)
     run_module(module, BridgeEngine())
 

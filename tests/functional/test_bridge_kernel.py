@@ -125,6 +125,26 @@ def test_delete_keeps_a_bridge_with_foreign_ports_and_removes_the_others(host_ns
     assert last["kept"] == [] and [a["name"] for a in last["actions"]] == ["brt9"]
 
 
+def test_delete_keeps_a_listed_bridge_the_collection_did_not_make(host_ns):
+    """What state=deleted refuses (a bridge made by hand), keep leaves, without failing the others."""
+    h = host_ns
+    run(h, [{"name": "brt12"}])
+    ip(h, "link", "add", "brt13", "type", "bridge")
+    cfg = [{"name": "brt12"}, {"name": "brt13"}]
+    for force in (False, "false", "no"):  # "false" is false: nothing deleted, the whole call refused
+        with pytest.raises(ConflictError, match=r"brt13 exists but was not created by netplumb\.container"):
+            run(h, cfg, state="deleted", force=force)
+    assert "brt12" in ip(h, "-br", "link")
+    result = run(h, cfg, state="deleted", foreign_ports="keep")
+    assert result["kept"] == ["brt13"] and [a["name"] for a in result["actions"]] == ["brt12"]
+    assert result["warnings"] == [
+        "bridge brt13 exists but was not created by netplumb.container; kept (foreign_ports=keep)"
+    ]
+    assert [b["name"] for b in result["before"]] == ["brt12"] and result["after"] == []
+    links = ip(h, "-br", "link")
+    assert "brt12" not in links and "brt13" in links
+
+
 @pytest.mark.parametrize(
     "state,config,options,message",
     [
@@ -132,6 +152,8 @@ def test_delete_keeps_a_bridge_with_foreign_ports_and_removes_the_others(host_ns
         ("deleted", [], {"foreign_ports": "keep", "scope": {"prefix": "brt"}}, "with a config"),
         ("deleted", [{"name": "brt11"}], {"foreign_ports": "keep", "force": True}, "without force"),
         ("deleted", [{"name": "brt11"}], {"foreign_ports": "maybe"}, "one of refuse, keep"),
+        ("deleted", [{"name": "brt11"}], {"foreign_ports": ""}, "one of refuse, keep"),
+        ("deleted", [{"name": "brt11"}], {"force": "perhaps"}, "force"),
         ("merged", [{"name": "brt11", "stp": "maybe"}], {}, "stp"),
     ],
 )

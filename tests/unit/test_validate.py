@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
@@ -9,8 +11,10 @@ from ansible_collections.netplumb.container.plugins.module_utils._validate impor
     check_ifname,
     check_netns_name,
     check_network_name,
+    first_overlap,
     parse_bool,
     parse_int,
+    parse_ip,
     parse_subnet,
 )
 
@@ -71,3 +75,20 @@ def test_numbers_out_of_range():
     with pytest.raises(ValidationError, match="70000 is out of range"):
         parse_int(70000, "port", 1, 65535)
     assert parse_int("80", "port", 1, 65535) == 80
+
+
+def test_addresses_with_a_zone_are_refused():
+    """fe80::1%eth0 parses in Python, but neither netlink nor the firewalls take a zone; "::%eth0" would
+    otherwise not count as the wildcard :: when host ports are compared."""
+    assert str(parse_ip("fe80::1")) == "fe80::1"
+    for value in ("fe80::1%eth0", "::%eth0"):
+        with pytest.raises(ValidationError, match=r"host_ip .* has a zone \(%eth0\)"):
+            parse_ip(value, "host_ip")
+
+
+def test_the_overlap_search_finds_a_pair_of_different_owners_or_none():
+    assert first_overlap([("a", "10.0.0.0/24"), ("b", "10.0.1.0/24"), ("a", "10.0.0.0/16")]) == (
+        ("a", ipaddress.ip_network("10.0.0.0/16")),
+        ("b", ipaddress.ip_network("10.0.1.0/24")),
+    )
+    assert first_overlap([("a", "10.0.0.0/16"), ("a", "10.0.1.0/24"), ("b", "fd00::/64")]) is None
