@@ -10,6 +10,11 @@ task workers and the modules on the host: less sensitive to the machine's load t
 Module calls per host = tasks whose result on the host carries an ``invocation`` (a module ran there;
 set_fact, fail and include_tasks do not).
 
+Two floors for the rerun's shape, on the same lab host: Ansible's (a no-op ``ping`` per module call, a
+``set_fact`` per other task), and the collection's modules' (each module call of the rerun made with an
+input that touches nothing, npfloor* names that do not exist; the other tasks as set_fact): what the run
+would cost if the 250 containers were no work at all.
+
     sudo python bench/bench_site.py -n 250 --rounds 2
 """
 
@@ -74,6 +79,16 @@ def cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# A call of each of the collection's modules that site.yml makes, with an input that reads and changes nothing.
+NOOP_CALLS = {
+    "netplumb.container.bridge": {"state": "deleted", "config": [{"name": "npfloor0"}]},
+    "netplumb.container.nat": {"state": "deleted", "config": [{"network": "npfloor"}]},
+    "netplumb.container.ipam": {"network": "npfloor", "state": "deleted", "state_dir": "/run/npfloor/ipam"},
+    "netplumb.container.netns": {"state": "deleted", "config": [{"name": "npfloor0"}]},
+    "netplumb.container.veth": {"state": "deleted", "config": [{"name": "npfloor0"}]},
+}
+
+
 def play(tree: Path, coll: Path, inventory: Path, playbook: Path | None = None) -> tuple[float, float, int, dict]:
     env = dict(os.environ)
     env.update(
@@ -90,22 +105,26 @@ def play(tree: Path, coll: Path, inventory: Path, playbook: Path | None = None) 
     if proc.returncode != 0:
         raise SystemExit(f"site.yml of {tree} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
     report = json.loads(proc.stdout)
-    calls = sum(
-        1
+    actions = [
+        t["task"]["action"]
         for p in report["plays"]
         for t in p["tasks"]
         for result in t["hosts"].values()
         if not result.get("skipped") and ("invocation" in result or "results" in result)
         for _ in (result.get("results") or [result])
-    )
+    ]
     tasks = sum(1 for p in report["plays"] for t in p["tasks"] if "h1" in t["hosts"])
-    return seconds, cpu, calls, {**report["stats"], "tasks": tasks}
+    return seconds, cpu, len(actions), {**report["stats"], "tasks": tasks, "actions": actions}
 
 
-def floor(tree: Path, coll: Path, inventory: Path, calls: int, tasks: int) -> tuple[float, float]:
-    """Ansible's own floor for the rerun's shape: as many module runs as it made (each a no-op ``ping``) and
-    the rest of its tasks as ``set_fact``, on the same lab host."""
-    body = [{"ansible.builtin.ping": {}}] * calls + [{"ansible.builtin.set_fact": {"x": 1}}] * max(0, tasks - calls)
+def floor(tree: Path, coll: Path, inventory: Path, actions: list[str], tasks: int, own: bool) -> tuple[float, float]:
+    """A floor for the rerun's shape on the same lab host: its module calls as no-op ``ping`` (``own``: as the
+    collection's modules with NOOP_CALLS), the rest of its tasks as ``set_fact``."""
+    calls = [
+        {action: NOOP_CALLS[action]} if own and action in NOOP_CALLS else {"ansible.builtin.ping": {}}
+        for action in actions
+    ]
+    body = calls + [{"ansible.builtin.set_fact": {"x": 1}}] * max(0, tasks - len(actions))
     path = inventory.with_name(inventory.name + "-floor.yml")  # beside the inventory directory, not in it
     path.write_text(json.dumps([{"hosts": "lab_hosts", "gather_facts": False, "tasks": body}]))
     seconds, cpu, _calls, _stats = play(tree, coll, inventory, path)
@@ -123,11 +142,13 @@ def run_variant(label: str, tree: Path, coll: Path, values: dict) -> dict:
         converge, converge_cpu, calls, _stats = play(tree, coll, inv)
         rerun, rerun_cpu, rerun_calls, stats = play(tree, coll, inv)
         assert stats["h1"]["changed"] == 0, f"{label}: the rerun changed something: {stats}"
-        floor_s, floor_cpu = floor(tree, coll, inv, rerun_calls, stats["tasks"])
+        floor_s, floor_cpu = floor(tree, coll, inv, stats["actions"], stats["tasks"], own=False)
+        own_floor, _cpu = floor(tree, coll, inv, stats["actions"], stats["tasks"], own=True)
         return {
             "tasks": stats["tasks"],
             "floor": floor_s,
             "floor_cpu": floor_cpu,
+            "own_floor": own_floor,
             "converge": converge,
             "rerun": rerun,
             "converge_cpu": converge_cpu,
@@ -178,6 +199,7 @@ def main() -> int:
         ("rerun_cpu", "no-change rerun, CPU s (controller + host)"),
         ("floor", "Ansible's floor for the rerun's shape (no-op ping per module call, set_fact per other task), s"),
         ("floor_cpu", "the floor, CPU s"),
+        ("own_floor", "the same with the collection's modules doing nothing (NOOP_CALLS) instead of ping, s"),
     ):
         b, m = [r[key] for r in base], [r[key] for r in mine]
         print(f"| {what} | {min(b):.1f} ({max(b):.1f}) | {min(m):.1f} ({max(m):.1f}) | x{min(m) / min(b):.2f} |")

@@ -33,7 +33,11 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_task_start(self, task, is_conditional) -> None:
         # run_once: the task reports on the first host only (its facts still reach every host).
-        record = {"name": task.get_name(), "run_once": bool(task.run_once)}
+        record = {
+            "name": task.get_name(),
+            "run_once": bool(task.run_once),
+            "action": task.resolved_action or task.action,
+        }
         self.plays[-1]["tasks"].append({"task": record, "hosts": {}})
 
     def v2_playbook_on_handler_task_start(self, task) -> None:
