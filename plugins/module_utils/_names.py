@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._hostsfile import Entry, merge_entries
+from ansible_collections.netplumb.container.plugins.module_utils._hostsfile import Entry, HostsTable
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (
     check_hostname,
     check_network_name,
@@ -93,7 +93,8 @@ def hosts_entries(
 ) -> dict[str, list[Entry]]:
     """Each container's hosts file entries as the netns module writes them (own first, then its table)."""
     views, tables = hosts_views(host, endpoints, by_host, fleet_networks)
-    return {name: list(merge_entries(own, tables[key])) for name, (own, key) in views.items()}
+    shared = {key: HostsTable(entries) for key, entries in tables.items()}
+    return {name: list(shared[key].merged(own)) for name, (own, key) in views.items()}
 
 
 def _entries(seen: list[tuple[list[str], str, str]]) -> list[Entry]:

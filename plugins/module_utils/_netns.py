@@ -21,7 +21,7 @@ import os
 from typing import Any, Hashable
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._hostsfile import merge_entries
+from ansible_collections.netplumb.container.plugins.module_utils._hostsfile import HostsTable
 from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action, as_dict
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import (
     Netlink,
@@ -143,7 +143,7 @@ class NetnsEngine:
             if table is not None:
                 if table not in tables:
                     raise ValidationError(f"netns {name}: hosts_table {table!r} is not one of hosts_tables")
-                hosts = merge_entries(hosts or (), tables[table])
+                hosts = tables[table].merged(hosts or ())
             resolv = parse_resolv_conf(entry.get("resolv_conf"), f"netns {name}: resolv_conf")
             want.append(
                 Netns(
@@ -255,14 +255,14 @@ def text_summary(text: str) -> str:
     return f"{text.count(chr(10))} lines, sha256 {hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
-def parse_hosts_tables(value: Any) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
-    """hosts_tables: [{name, entries}] -> name -> parsed entries, each table parsed once for all namespaces."""
-    out: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
+def parse_hosts_tables(value: Any) -> dict[str, HostsTable]:
+    """hosts_tables: [{name, entries}] -> name -> table, each parsed and deduplicated once for all namespaces."""
+    out: dict[str, HostsTable] = {}
     for index, table in enumerate(value or []):
         name = table.get("name") if isinstance(table, dict) else None
         if not isinstance(name, str) or not name or name in out:
             raise ValidationError(f"hosts_tables[{index}].name: {name!r} is missing or listed more than once")
-        out[name] = parse_hosts_entries(table.get("entries") or [], f"hosts_tables[{index}].entries") or ()
+        out[name] = HostsTable(parse_hosts_entries(table.get("entries") or [], f"hosts_tables[{index}].entries") or ())
     return out
 
 
