@@ -29,7 +29,6 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
     KernelError,
     ValidationError,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._ipam import docker_mac
 from ansible_collections.netplumb.container.plugins.module_utils._links import (
     add_address,
     check_addresses,
@@ -40,7 +39,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._links import (
     delete_link,
     read_view,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action
+from ansible_collections.netplumb.container.plugins.module_utils._model import OWNER_MARK, Action, docker_mac
 from ansible_collections.netplumb.container.plugins.module_utils._netlink import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._plan import NamedResource
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (

@@ -33,7 +33,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
     ConflictError,
     ValidationError,
 )
-from ansible_collections.netplumb.container.plugins.module_utils._model import Action
+from ansible_collections.netplumb.container.plugins.module_utils._model import Action, docker_mac
 from ansible_collections.netplumb.container.plugins.module_utils._store import JsonStore
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (
     check_abs_path,
@@ -568,11 +568,6 @@ def _allocate(
         mine = chosen[req.endpoint]
         after[req.endpoint] = Record(req.netns, tuple(mine[f] for f in sorted(mine)), req.definition)
     return skipped
-
-
-def docker_mac(addr: Addr) -> str:
-    """Docker's MAC for an endpoint: 02:42 + the IPv4 address (for IPv6-only, its last four bytes)."""
-    return "02:42:" + ":".join(f"{b:02x}" for b in addr.packed[-4:])
 
 
 def describe(pools: list[Pool], rec: Record) -> dict[str, Any]:

@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import ipaddress
+from typing import Any, Union
 
 # Written into what the collection creates (link alias, the alias of a
 # namespace's lo, nft table comment) so that ownership can be proven later.
@@ -58,3 +59,9 @@ def as_dict(obj: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
     for key in drop:
         data.pop(key, None)
     return data
+
+
+def docker_mac(addr: Union[ipaddress.IPv4Address, ipaddress.IPv6Address]) -> str:
+    """Docker's MAC for an endpoint or a bridge: 02:42 + the IPv4 address (for IPv6-only, its last four bytes).
+    Here, not in _ipam, so that the bridge module does not load the allocator for it."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in addr.packed[-4:])
