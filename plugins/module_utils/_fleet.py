@@ -22,6 +22,7 @@ from typing import Any, Callable, Union
 
 from ansible_collections.netplumb.container.plugins.module_utils._docker import address_pools, daemon_settings
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ConflictError, ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._networks import DOCKER_DEFAULT
 from ansible_collections.netplumb.container.plugins.module_utils._validate import (
     check_abs_path,
     check_ifname,
@@ -40,7 +41,7 @@ STATES = ("present", "absent")
 VXLAN_OVERHEAD = 50
 DEVICE_PREFIX = "fleet."
 RTPROT_NETPLUMB = 78
-DOCKER_BRIDGE = "docker0"  # the bridge dockerd makes for bip
+DOCKER_BRIDGE = DOCKER_DEFAULT["bridge"]  # the bridge dockerd makes for bip
 _OWN_PROTOCOLS = ("78", "netplumb")
 # Route types that carry traffic somewhere (local/broadcast/multicast entries are addresses, checked as such).
 _ROUTING_TYPES = ("unicast", "blackhole", "unreachable", "prohibit", "throw")
@@ -77,8 +78,8 @@ def parse_vars(raw: dict[str, Any], host: str) -> dict[str, Any]:
             cluster6 = str(net6)
         else:
             cluster6 = None
-        name = check_network_name(raw.get("fleet_network_name", "docker0"), "fleet_network_name")
-        bridge = check_ifname(raw.get("fleet_bridge", "docker0"), "fleet_bridge")
+        name = check_network_name(raw.get("fleet_network_name", DOCKER_DEFAULT["name"]), "fleet_network_name")
+        bridge = check_ifname(raw.get("fleet_bridge", DOCKER_BRIDGE), "fleet_bridge")
         backend = raw.get("fleet_backend", "auto")
         if backend not in BACKENDS:
             raise fail(f"fleet_backend {backend!r} must be one of {', '.join(BACKENDS)}")
