@@ -13,16 +13,14 @@ from typing import Iterable
 Entry = tuple[str, tuple[str, ...]]  # (address, names)
 
 
-def merge_entries(own: Iterable[Entry], table: Iterable[Entry]) -> tuple[Entry, ...]:
-    """``own`` first; then the table's entries with the names not taken yet (an entry left without a name goes).
-    Consecutive entries with the same names are one holder's addresses (IPv4 and IPv6): they keep them all."""
-    return HostsTable(table).merged(own)
-
-
 class HostsTable:
-    """A table many containers share, deduplicated once (each name to its first holder); ``merged(own)`` then
-    costs a copy of the table and a look at the few entries that hold one of ``own``'s names, not a pass over
-    every name of it for each container (250 containers on one network: 62,500 names a run)."""
+    """A table many containers share, deduplicated once (each name to its first holder).
+
+    ``merged(own)`` is a container's file: ``own`` first, then the table's entries with the names not taken yet
+    (an entry left without a name goes); consecutive entries with the same names are one holder's addresses
+    (IPv4 and IPv6) and keep them all. It costs a copy of the table and a look at the few entries that hold one
+    of ``own``'s names, not a pass over every name of it for each container (250 containers on one network:
+    62,500 names a run)."""
 
     def __init__(self, entries: Iterable[Entry]) -> None:
         self.entries = _dedup(entries, set())
