@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from typing import Any, Union
+from typing import Any
 
 # Written into what the collection creates (link alias, the alias of a
 # namespace's lo, nft table comment) so that ownership can be proven later.
@@ -61,7 +61,7 @@ def as_dict(obj: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
     return data
 
 
-def docker_mac(addr: Union[ipaddress.IPv4Address, ipaddress.IPv6Address]) -> str:
+def docker_mac(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """Docker's MAC for an endpoint or a bridge: 02:42 + the IPv4 address (for IPv6-only, its last four bytes).
     Here, not in _ipam, so that the bridge module does not load the allocator for it."""
     return "02:42:" + ":".join(f"{b:02x}" for b in addr.packed[-4:])
